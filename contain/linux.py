@@ -1,0 +1,294 @@
+"""Every raw kernel call contain makes, in one place.
+
+The rest of the package never touches ctypes: it calls the thin wrappers
+below, named and ordered like the C API.  Each wrapper raises OSError with
+the errno and the path (or a description) it was working on, so callers can
+turn it into a one-line message.  Constants cite the header that defines
+them.  Where Python's os module already has the call (os.unshare and
+os.setns since 3.12, os.mknod, os.setgroups...) it is used directly.
+"""
+
+import ctypes
+import os
+import platform
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def oserror(name, path=None):
+    """OSError for the errno the last libc call left behind."""
+    err = ctypes.get_errno()
+    if path is None:
+        return OSError(err, f"{name}: {os.strerror(err)}")
+    return OSError(err, os.strerror(err), str(path))
+
+
+def _check(result, name, path=None):
+    if result < 0:
+        raise oserror(name, path)
+    return result
+
+
+def _b(path):
+    return os.fsencode(path) if path is not None else None
+
+
+# ---------------------------------------------------------------- namespaces
+# <linux/sched.h>
+CLONE_NEWTIME = 0x00000080
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+# The names /proc/PID/ns/ uses for each flag, in the order a joining process
+# enters them (runc's nsexec order): user first, because it grants the rights
+# over the others; mnt last, because entering it changes what paths mean; pid
+# only takes effect for children, so exec forks after joining.
+NAMESPACES = {
+    "user": CLONE_NEWUSER,
+    "cgroup": CLONE_NEWCGROUP,
+    "ipc": CLONE_NEWIPC,
+    "uts": CLONE_NEWUTS,
+    "net": CLONE_NEWNET,
+    "pid": CLONE_NEWPID,
+    "mnt": CLONE_NEWNS,
+}
+
+libc.unshare.argtypes = [ctypes.c_int]
+libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+
+
+def unshare(flags):
+    """unshare(2): move this process into new namespaces."""
+    if hasattr(os, "unshare"):
+        os.unshare(flags)
+    else:
+        _check(libc.unshare(flags), "unshare")
+
+
+def setns(fd, nstype=0):
+    """setns(2): join the namespace fd refers to."""
+    if hasattr(os, "setns"):
+        os.setns(fd, nstype)
+    else:
+        _check(libc.setns(fd, nstype), "setns")
+
+
+# -------------------------------------------------------------------- mounts
+# <linux/mount.h>
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_SYNCHRONOUS = 16
+MS_REMOUNT = 32
+MS_MANDLOCK = 64
+MS_DIRSYNC = 128
+MS_NOSYMFOLLOW = 256
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
+MS_MOVE = 8192
+MS_REC = 16384
+MS_SILENT = 32768
+MS_UNBINDABLE = 1 << 17
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_RELATIME = 1 << 21
+MS_STRICTATIME = 1 << 24
+
+# <linux/fs.h> umount2 flags
+MNT_FORCE = 1
+MNT_DETACH = 2
+UMOUNT_NOFOLLOW = 8
+
+libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+                       ctypes.c_ulong, ctypes.c_char_p]
+libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+
+
+def mount(source, target, fstype, flags=0, data=None):
+    """mount(2).  target may be a path or '/proc/self/fd/N'."""
+    data_b = data.encode() if isinstance(data, str) else data
+    _check(libc.mount(_b(source), _b(target), _b(fstype), flags, data_b),
+           "mount", target)
+
+
+def umount2(target, flags=0):
+    """umount2(2)."""
+    _check(libc.umount2(_b(target), flags), "umount2", target)
+
+
+# syscall numbers for calls glibc does not wrap everywhere
+# (<asm/unistd_64.h>; the new mount API numbers are the same on every arch).
+_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "ppc64le": 203, "s390x": 217,
+               "riscv64": 41}
+SYS_open_tree = 428
+SYS_move_mount = 429
+SYS_mount_setattr = 442
+SYS_pidfd_open = 434
+
+libc.syscall.restype = ctypes.c_long
+
+
+def pivot_root(new_root, put_old):
+    """pivot_root(2): make new_root the root, the old one moves to put_old."""
+    nr = _PIVOT_ROOT.get(platform.machine())
+    if nr is None:
+        raise OSError(38, f"pivot_root: unsupported architecture {platform.machine()}")
+    _check(libc.syscall(ctypes.c_long(nr), ctypes.c_char_p(_b(new_root)),
+                        ctypes.c_char_p(_b(put_old))), "pivot_root", new_root)
+
+
+# open_tree(2) / move_mount(2) / mount_setattr(2), for idmapped mounts
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = os.O_CLOEXEC
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+MOVE_MOUNT_F_EMPTY_PATH = 0x00000004
+MOUNT_ATTR_RDONLY = 0x00000001
+MOUNT_ATTR_IDMAP = 0x00100000
+
+
+class mount_attr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+def open_tree(dirfd, path, flags):
+    """open_tree(2): a file descriptor for (a clone of) a mount."""
+    return _check(libc.syscall(ctypes.c_long(SYS_open_tree), ctypes.c_int(dirfd),
+                               ctypes.c_char_p(_b(path)), ctypes.c_uint(flags)),
+                  "open_tree", path)
+
+
+def move_mount(from_fd, from_path, to_fd, to_path, flags):
+    """move_mount(2): attach a detached mount (from open_tree) somewhere."""
+    _check(libc.syscall(ctypes.c_long(SYS_move_mount), ctypes.c_int(from_fd),
+                        ctypes.c_char_p(_b(from_path)), ctypes.c_int(to_fd),
+                        ctypes.c_char_p(_b(to_path)), ctypes.c_uint(flags)),
+           "move_mount", to_path)
+
+
+def mount_setattr(dirfd, path, flags, attr):
+    """mount_setattr(2): change the attributes (e.g. idmap) of a mount."""
+    _check(libc.syscall(ctypes.c_long(SYS_mount_setattr), ctypes.c_int(dirfd),
+                        ctypes.c_char_p(_b(path)), ctypes.c_uint(flags),
+                        ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr))),
+           "mount_setattr", path)
+
+
+# ------------------------------------------------------------------ identity
+libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+
+
+def sethostname(name):
+    """sethostname(2) (for the UTS namespace)."""
+    raw = name.encode()
+    _check(libc.sethostname(raw, len(raw)), "sethostname", name)
+
+
+# --------------------------------------------------------------------- prctl
+# <linux/prctl.h>
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_KEEPCAPS = 8
+PR_SET_NAME = 15
+PR_SET_SECCOMP = 22
+PR_CAPBSET_READ = 23
+PR_CAPBSET_DROP = 24
+PR_SET_SECUREBITS = 28
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+PR_GET_NO_NEW_PRIVS = 39
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong,
+                       ctypes.c_ulong, ctypes.c_ulong]
+
+
+def prctl(option, arg2=0, arg3=0, arg4=0, arg5=0):
+    """prctl(2) with integer arguments."""
+    return _check(libc.prctl(option, arg2, arg3, arg4, arg5), f"prctl({option})")
+
+
+# -------------------------------------------------------------- capabilities
+# <linux/capability.h>
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+class cap_user_header(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class cap_user_data(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+def capget(pid=0):
+    """capget(2): (effective, permitted, inheritable) as 64-bit masks."""
+    hdr = cap_user_header(_LINUX_CAPABILITY_VERSION_3, pid)
+    data = (cap_user_data * 2)()
+    _check(libc.capget(ctypes.byref(hdr), data), "capget")
+    join = lambda f: getattr(data[0], f) | (getattr(data[1], f) << 32)  # noqa: E731
+    return join("effective"), join("permitted"), join("inheritable")
+
+
+def capset(effective, permitted, inheritable):
+    """capset(2) for this process, from 64-bit masks."""
+    hdr = cap_user_header(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (cap_user_data * 2)()
+    for i in (0, 1):
+        shift = 32 * i
+        data[i].effective = (effective >> shift) & 0xFFFFFFFF
+        data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
+        data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
+    _check(libc.capset(ctypes.byref(hdr), data), "capset")
+
+
+# ------------------------------------------------------------------- seccomp
+# <linux/filter.h>
+class sock_filter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8),
+                ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+
+class sock_fprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(sock_filter))]
+
+
+SECCOMP_MODE_FILTER = 2  # <linux/seccomp.h>
+
+
+def seccomp_set_mode_filter(program):
+    """Install a classic BPF program, a list of (code, jt, jf, k) tuples.
+
+    prctl(PR_SET_SECCOMP) rather than seccomp(2): same effect, and glibc
+    wraps prctl on every architecture.
+    """
+    filters = (sock_filter * len(program))(*[sock_filter(*ins) for ins in program])
+    prog = sock_fprog(len(program), filters)
+    _check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER,
+                      ctypes.cast(ctypes.pointer(prog), ctypes.c_void_p).value, 0, 0),
+           "seccomp")
+
+
+# ---------------------------------------------------------------- terminals
+# <asm-generic/ioctls.h>
+TIOCSCTTY = 0x540E
+TIOCGWINSZ = 0x5413
+TIOCSWINSZ = 0x5414
+TIOCGPTN = 0x80045430
+TIOCSPTLCK = 0x40045431
+
+
+def pidfd_open(pid):
+    """pidfd_open(2) (os.pidfd_open exists since 3.9 on Linux)."""
+    return os.pidfd_open(pid)

@@ -1,0 +1,113 @@
+"""Shared test helpers: a busybox root filesystem, a private state root and
+cgroup parent per test run, and a way to call the contain CLI.
+
+Every integration test runs contain with CONTAIN_ROOT pointing at a private
+temporary directory and --cgroup-parent naming a private cgroup, so nothing a
+test does touches /var/lib/contain or another run's containers; both are
+removed when the run ends (see cleanup_run()).
+"""
+
+import atexit
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+CONTAIN = os.path.join(TOP, "contain.py")
+PYTHON = sys.executable
+
+sys.path.insert(0, TOP)
+sys.path.insert(0, os.path.join(TOP, "images"))
+
+IS_ROOT = os.geteuid() == 0
+RUN_ID = f"t{os.getpid()}"
+# one private place per test run for state, rootfs and scratch files
+WORK = tempfile.mkdtemp(prefix=f"contain-test-{RUN_ID}-")
+STATE_ROOT = os.path.join(WORK, "state")
+CGROUP_PARENT = f"contain-test-{RUN_ID}"
+
+requires_root = unittest.skipUnless(IS_ROOT, "needs root")
+
+_rootfs = None
+
+
+def busybox_rootfs():
+    """Path of a busybox root filesystem shared (read-only!) by the tests."""
+    global _rootfs
+    if _rootfs is None:
+        import busybox  # images/busybox.py
+        _rootfs = busybox.build(os.path.join(WORK, "busybox-rootfs"))
+    return _rootfs
+
+
+def fresh_rootfs(name):
+    """A private, writable copy of the busybox rootfs for one test."""
+    dest = os.path.join(WORK, "rootfs-" + name)
+    if os.path.exists(dest):
+        shutil.rmtree(dest)
+    shutil.copytree(busybox_rootfs(), dest, symlinks=True)
+    return dest
+
+
+def env(**extra):
+    e = dict(os.environ)
+    e["CONTAIN_ROOT"] = STATE_ROOT
+    e["CONTAIN_CGROUP_PARENT"] = CGROUP_PARENT
+    e.update(extra)
+    return e
+
+
+def contain(*args, input=None, timeout=60, check=False, extra_env=None, **kw):
+    """Run the contain CLI; returns CompletedProcess (text mode)."""
+    cmd = [PYTHON, CONTAIN, *args]
+    res = subprocess.run(cmd, input=input, capture_output=True, text=True,
+                         timeout=timeout, env=env(**(extra_env or {})), **kw)
+    if check and res.returncode != 0:
+        raise AssertionError(f"{cmd} exited {res.returncode}: {res.stderr}")
+    return res
+
+
+def cgroup_dirs():
+    """Every cgroup directory below the test run's private parent."""
+    found = []
+    for base in ("/sys/fs/cgroup", *(os.path.join("/sys/fs/cgroup", d)
+                                      for d in os.listdir("/sys/fs/cgroup"))):
+        top = os.path.join(base, CGROUP_PARENT)
+        if os.path.isdir(top):
+            for dirpath, dirnames, _ in os.walk(top):
+                found += [os.path.join(dirpath, d) for d in dirnames]
+    return found
+
+
+def mounts_under(path):
+    """Mount points (in this mount namespace) at or below path."""
+    with open("/proc/self/mountinfo") as f:
+        targets = [line.split()[4] for line in f]
+    return [t for t in targets if t == path or t.startswith(path.rstrip("/") + "/")]
+
+
+def _remove_cgroup_tree(top):
+    for dirpath, dirnames, _ in sorted(os.walk(top), key=lambda t: -t[0].count("/")):
+        try:
+            os.rmdir(dirpath)
+        except OSError:
+            pass
+
+
+def cleanup_run():
+    """Remove the run's state root, scratch dir and cgroup parents."""
+    for base in ("/sys/fs/cgroup", *(os.path.join("/sys/fs/cgroup", d)
+                                      for d in os.listdir("/sys/fs/cgroup"))):
+        top = os.path.join(base, CGROUP_PARENT)
+        if os.path.isdir(top):
+            _remove_cgroup_tree(top)
+    for target in reversed(mounts_under(WORK)):
+        subprocess.run(["umount", "-l", target], capture_output=True)
+    shutil.rmtree(WORK, ignore_errors=True)
+
+
+atexit.register(cleanup_run)
