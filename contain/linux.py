@@ -10,7 +10,6 @@ os.setns since 3.12, os.mknod, os.setgroups...) it is used directly.
 
 import ctypes
 import os
-import platform
 
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -138,9 +137,10 @@ libc.syscall.restype = ctypes.c_long
 
 def pivot_root(new_root, put_old):
     """pivot_root(2): make new_root the root, the old one moves to put_old."""
-    nr = _PIVOT_ROOT.get(platform.machine())
+    machine = os.uname().machine
+    nr = _PIVOT_ROOT.get(machine)
     if nr is None:
-        raise OSError(38, f"pivot_root: unsupported architecture {platform.machine()}")
+        raise OSError(38, f"pivot_root: unsupported architecture {machine}")
     _check(libc.syscall(ctypes.c_long(nr), ctypes.c_char_p(_b(new_root)),
                         ctypes.c_char_p(_b(put_old))), "pivot_root", new_root)
 
@@ -292,3 +292,90 @@ TIOCSPTLCK = 0x40045431
 def pidfd_open(pid):
     """pidfd_open(2) (os.pidfd_open exists since 3.9 on Linux)."""
     return os.pidfd_open(pid)
+
+
+# ---------------------------------------------------------------- interfaces
+# <linux/sockios.h>, <net/if.h>
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
+
+
+def interface_up(name):
+    """Set IFF_UP on a network interface of this network namespace."""
+    import _socket
+    import fcntl
+    import struct
+    sock = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:
+        req = struct.pack("16sh22x", name.encode(), 0)
+        flags = struct.unpack("16sh22x", fcntl.ioctl(sock.fileno(), SIOCGIFFLAGS, req))[1]
+        fcntl.ioctl(sock.fileno(), SIOCSIFFLAGS, struct.pack("16sh22x", name.encode(),
+                                                             flags | IFF_UP))
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, f"interface {name}") from None
+    finally:
+        sock.close()
+
+
+# ---- networking
+SIOCGIFMTU = 0x8921  # <linux/sockios.h>
+
+
+def interface_mtu(name):
+    """The MTU of a network interface of this network namespace (SIOCGIFMTU)."""
+    import _socket
+    import fcntl
+    import struct
+    sock = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:
+        reply = fcntl.ioctl(sock.fileno(), SIOCGIFMTU, struct.pack("16si20x", name.encode(), 0))
+        return struct.unpack("16si20x", reply)[1]
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, f"interface {name}") from None
+    finally:
+        sock.close()
+
+
+# ---- security
+# close_range(2) (<linux/close_range.h>; number 436 on every architecture)
+SYS_close_range = 436
+CLOSE_RANGE_CLOEXEC = 1 << 2
+
+
+def close_range(first, last, flags=0):
+    """close_range(2): close (or mark close-on-exec) fds first..last."""
+    r = libc.syscall(ctypes.c_long(SYS_close_range), ctypes.c_uint(first),
+                     ctypes.c_uint(min(last, 0xFFFFFFFF)), ctypes.c_uint(flags))
+    if r < 0 and ctypes.get_errno() == 38 and not flags:  # kernel < 5.9
+        os.closerange(first, min(last + 1, 1 << 20))
+        return
+    _check(r, "close_range")
+
+
+# bpf(2) (<linux/bpf.h>), for the cgroup v2 device program
+_BPF = {"x86_64": 321, "aarch64": 280, "ppc64le": 361, "s390x": 351, "riscv64": 280}
+BPF_PROG_LOAD = 5
+BPF_PROG_ATTACH = 8
+BPF_PROG_DETACH = 9
+BPF_PROG_QUERY = 16
+BPF_PROG_TYPE_CGROUP_DEVICE = 15
+BPF_CGROUP_DEVICE = 6
+BPF_F_ALLOW_MULTI = 2
+
+
+def bpf(cmd, attr):
+    """bpf(2) with attr, a bytes-like union bpf_attr (copied; returns (result, bytes))."""
+    buf = ctypes.create_string_buffer(bytes(attr), len(attr))
+    nr = _BPF.get(platform.machine())
+    if nr is None:
+        raise OSError(38, f"bpf: unsupported architecture {platform.machine()}")
+    r = _check(libc.syscall(ctypes.c_long(nr), ctypes.c_int(cmd), buf,
+                            ctypes.c_uint(len(attr))), f"bpf({cmd})")
+    return r, buf.raw
+
+
+def address_of(data):
+    """(address, keepalive) of a copy of bytes, for pointers inside bpf_attr."""
+    buf = ctypes.create_string_buffer(bytes(data), len(data))
+    return ctypes.addressof(buf), buf

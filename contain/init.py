@@ -1,0 +1,363 @@
+"""The container's side: one linear function from fork to execve.
+
+child_main() runs in the freshly forked child, which the parent forked
+after unshare(CLONE_NEWPID), so this process is PID 1 of the container's PID
+namespace.  It reads top to bottom as the story of a container's birth; each
+ordering decision says why.  It never returns: it execs the command or
+reports the failed step through the error pipe and exits.
+
+The error pipe (close-on-exec) is the child's only way to talk back, as in
+CPython's subprocess: a line "ready" when the namespaces exist (the parent
+then configures the network), a final "error" record if a step fails, and
+plain EOF when execve succeeded.
+"""
+
+import os
+import signal
+
+from . import linux, mounts
+from .errors import EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND, EXIT_RUNTIME
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class Launch:
+    """Everything the child needs, prepared by the parent before fork."""
+
+    def __init__(self, **kw):
+        self.argv = kw.pop("argv")
+        self.env = kw.pop("env")              # list of KEY=VALUE
+        self.cwd = kw.pop("cwd", "") or "/"
+        self.user = kw.pop("user", "") or ""
+        self.hostname = kw.pop("hostname", None)
+        self.root = kw.pop("root")            # the root mount point (host path)
+        self.plan = kw.pop("plan")            # list of mounts.Op
+        self.unshare_flags = kw.pop("unshare_flags")
+        self.join_ns = kw.pop("join_ns", [])  # [(path, nstype)] to setns
+        self.cgroup_procs = kw.pop("cgroup_procs", [])
+        self.sync = kw.pop("sync", False)     # wait for the parent after unshare
+        self.loopback = kw.pop("loopback", True)
+        self.tty = kw.pop("tty", False)
+        self.caps = kw.pop("caps", None)      # set of capability numbers, None = keep all
+        self.no_new_privs = kw.pop("no_new_privs", False)
+        self.seccomp = kw.pop("seccomp", None)  # classic BPF program or None
+        self.log = kw.pop("log", None)        # callable(str) for -v
+        self.errfd = kw.pop("errfd")
+        self.gofd = kw.pop("gofd", -1)
+        self.ttysock = kw.pop("ttysock", None)
+        self.preexec = kw.pop("preexec", None)  # hooks run just before caps (security)
+        self.init = kw.pop("init", False)     # --init: a tiny init stays PID 1
+        if kw:
+            raise TypeError(f"unknown launch fields: {sorted(kw)}")
+
+
+class Failure(Exception):
+    def __init__(self, step, err=None, code=EXIT_RUNTIME, detail=None):
+        super().__init__(step)
+        self.step, self.err, self.code, self.detail = step, err, code, detail
+
+
+def child_main(launch):
+    """The container process: namespaces, mounts, identity, exec.  No return."""
+    _guarded(_setup_and_exec, launch)
+
+
+def exec_main(launch, ns_fds):
+    """A process joining a running container (`contain exec`).  No return.
+
+    The parent already made itself non-dumpable (inherited: CVE-2016-9962)
+    and moved its children into the container's PID namespace."""
+    _guarded(_join_and_exec, launch, ns_fds)
+
+
+def _join_and_exec(L, ns_fds):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE,
+                signal.SIGCHLD, signal.SIGWINCH):
+        signal.signal(sig, signal.SIG_DFL)
+    # the cgroup first: the cgroup namespace we join next hides the host's paths
+    for path in L.cgroup_procs:
+        _write(path, b"0", "joining cgroup")
+    # user, cgroup, ipc, uts, net, then mnt last: joining the mount namespace
+    # also moves our root and cwd into the container.
+    for fd, nstype in ns_fds:
+        _step(lambda: linux.setns(fd, nstype), "joining the container's namespaces")
+        os.close(fd)
+    become_command(L)
+
+
+def _guarded(fn, launch, *args):
+    try:
+        fn(launch, *args)
+    except Failure as f:
+        _report(launch.errfd, f.step, f.err, f.code, f.detail)
+    except mounts.StepError as e:
+        _report(launch.errfd, e.step, e.err, EXIT_RUNTIME)
+    except OSError as e:
+        _report(launch.errfd, "setting up the container", e, EXIT_RUNTIME)
+    except BaseException as e:  # a bug: say so instead of hanging
+        _report(launch.errfd, "setting up the container", None, EXIT_RUNTIME,
+                f"{type(e).__name__}: {e}")
+
+
+def _setup_and_exec(L):
+    log = L.log or (lambda msg: None)
+
+    # Non-dumpable until execve: nothing in the container may ptrace us or
+    # open /proc/1/exe (the host's python) meanwhile (CVE-2019-5736 class).
+    linux.prctl(linux.PR_SET_DUMPABLE, 0)
+    # If the runtime dies during setup, so do we: no half-made container.
+    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+    # Signals the parent ignored or blocked must not leak into the command.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE,
+                signal.SIGCHLD, signal.SIGWINCH, signal.SIGTTOU):
+        signal.signal(sig, signal.SIG_DFL)
+
+    # Join the cgroup before unsharing the cgroup namespace, so that the
+    # container sees its own cgroup as "/" (and every later child is counted).
+    for path in L.cgroup_procs:
+        _write(path, b"0", "joining cgroup")
+
+    # Namespaces shared with another container or the host (--network
+    # container:X / host) are joined first; the rest are new.
+    for path, nstype in L.join_ns:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            _step(lambda: linux.setns(fd, nstype), f"joining namespace {path}")
+        finally:
+            os.close(fd)
+    _step(lambda: linux.unshare(L.unshare_flags), "creating namespaces")
+    if L.unshare_flags & linux.CLONE_NEWNET and L.loopback:
+        _step(lambda: linux.interface_up("lo"), "bringing up loopback")
+
+    # The parent configures what it can only do from outside (veth into our
+    # network namespace); we wait for it before anything runs inside.
+    if L.sync:
+        os.write(L.errfd, b"ready\n")
+        if os.read(L.gofd, 1) != b"g":
+            raise Failure("waiting for the runtime", detail="runtime went away")
+    if L.gofd >= 0:
+        os.close(L.gofd)
+
+    if L.hostname and L.unshare_flags & linux.CLONE_NEWUTS:
+        _step(lambda: linux.sethostname(L.hostname), "setting hostname")
+
+    # The whole mount plan: private propagation first (so nothing leaks to
+    # the host), root, /proc, /dev, /sys, user mounts, pivot_root, then the
+    # masks that need the container's own /proc.
+    mounts.execute(L.plan, mounts.Context(L.root, log))
+
+    become_command(L)
+
+
+def become_command(L):
+    """The last steps, shared by a container's PID 1 and by `exec`: terminal,
+    environment, user, working directory, fds, capabilities, seccomp, execve."""
+    # A terminal from the container's own devpts instance: its master goes to
+    # the parent, its slave becomes our stdio and controlling terminal.
+    if L.tty:
+        _step(lambda: _setup_tty(L.ttysock), "allocating a terminal")
+
+    env = _environment(L.env)
+    uid, gid, groups, home = _step(lambda: resolve_user(L.user), "resolving user",
+                                   code=EXIT_RUNTIME)
+    env.setdefault("HOME", home)
+
+    # The working directory must be inside the new root (after pivot_root
+    # every path is); create it as Docker does, then enter it.
+    cwd = L.cwd
+    _step(lambda: os.makedirs(cwd, exist_ok=True), f"creating working directory {cwd}")
+    _step(lambda: os.chdir(cwd), f"changing to working directory {cwd}")
+
+    # Find the command now, while errors can still be reported precisely.
+    path = find_executable(L.argv[0], env.get("PATH", DEFAULT_PATH))
+
+    # Drop to the user.  Capabilities are kept across setuid with KEEPCAPS
+    # and then set exactly by apply_capabilities below.
+    if (uid, gid) != (0, 0) or groups:
+        if L.caps is not None:
+            linux.prctl(linux.PR_SET_KEEPCAPS, 1)
+        _step(lambda: os.setgroups(groups), "setting supplementary groups")
+        _step(lambda: os.setresgid(gid, gid, gid), f"setting group {gid}")
+        _step(lambda: os.setresuid(uid, uid, uid), f"setting user {uid}")
+        # setuid cleared the parent-death signal: set it again.
+        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    # No host file descriptor may survive into the container (CVE-2024-21626):
+    # everything but stdio and the close-on-exec error pipe goes now.
+    os.closerange(3, L.errfd)
+    os.closerange(L.errfd + 1, 1 << 16)
+
+    if L.preexec:
+        L.preexec()
+    # Capabilities last but for seccomp: setting them up needs prctl/capset,
+    # which the seccomp filter may refuse.
+    if L.caps is not None:
+        from . import security
+        _step(lambda: security.apply_capabilities(L.caps), "setting capabilities")
+    if L.no_new_privs or L.seccomp:
+        # seccomp without CAP_SYS_ADMIN requires no_new_privs.
+        linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+    # Seccomp goes last: once installed it would refuse the setup calls above.
+    if L.seccomp:
+        _step(lambda: linux.seccomp_set_mode_filter(L.seccomp), "installing seccomp filter")
+
+    if L.init:
+        # --init: stay as a tiny PID 1 that reaps zombies and forwards signals;
+        # the command runs as our child.
+        child = os.fork()
+        if child:
+            os.close(L.errfd)
+            tiny_init(child)
+    try:
+        os.execve(path, L.argv, env)
+    except OSError as e:
+        code = EXIT_NOT_FOUND if e.errno == 2 else EXIT_CANNOT_INVOKE
+        raise Failure(f"exec {L.argv[0]}", e, code) from None
+
+
+# ------------------------------------------------------------------ helpers
+def _step(fn, name, code=EXIT_RUNTIME):
+    try:
+        return fn()
+    except OSError as e:
+        raise Failure(name, e, code) from None
+    except LookupError as e:
+        raise Failure(name, None, code, str(e.args[0])) from None
+
+
+def _write(path, data, step):
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise Failure(f"{step} {os.path.dirname(path)}", e) from None
+
+
+def _report(fd, step, err, code, detail=None):
+    """Send 'error' STEP ERRNO CODE DETAIL to the parent and exit."""
+    if err is not None:
+        detail = detail or err.strerror or str(err)
+        if getattr(err, "filename", None) and err.filename not in step:
+            detail = f"{err.filename}: {detail}"
+    msg = "\0".join(["error", step, str(err.errno if err else 0), str(code), detail or ""])
+    try:
+        os.write(fd, msg.encode(errors="replace"))
+    except OSError:
+        pass
+    os._exit(code)
+
+
+def _environment(pairs):
+    env = {}
+    for item in pairs:
+        key, _, value = item.partition("=")
+        env[key] = value
+    env.setdefault("PATH", DEFAULT_PATH)
+    return env
+
+
+def _setup_tty(sock):
+    import socket
+    import termios  # noqa: F401  (fails early if the platform lacks it)
+    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    import fcntl
+    import struct
+    fcntl.ioctl(master, linux.TIOCSPTLCK, struct.pack("i", 0))
+    n = struct.unpack("I", fcntl.ioctl(master, linux.TIOCGPTN, b"\0\0\0\0"))[0]
+    slave = os.open(f"/dev/pts/{n}", os.O_RDWR | os.O_NOCTTY)
+    socket.send_fds(sock, [b"pty"], [master])
+    os.close(master)
+    sock.close()
+    os.setsid()
+    fcntl.ioctl(slave, linux.TIOCSCTTY, 0)
+    for fd in (0, 1, 2):
+        os.dup2(slave, fd)
+    if slave > 2:
+        os.close(slave)
+
+
+def find_executable(cmd, path):
+    """Docker's rules: a name with '/' is used as is; else search PATH."""
+    if "/" in cmd:
+        if not os.path.exists(cmd):
+            raise Failure(f"exec {cmd}", OSError(2, "no such file or directory"),
+                          EXIT_NOT_FOUND)
+        return cmd
+    for d in path.split(":"):
+        candidate = os.path.join(d or ".", cmd)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise Failure(f"exec {cmd}", None, EXIT_NOT_FOUND,
+                  "executable file not found in $PATH")
+
+
+def resolve_user(spec):
+    """(uid, gid, supplementary gids, home) from '', 'name', 'uid', 'uid:gid',
+    'name:group', read from the container's /etc/passwd and /etc/group."""
+    if not spec:
+        spec = "0"
+    user, _, group = spec.partition(":")
+    passwd = _read_db("/etc/passwd")
+    entry = None
+    if user.isdigit():
+        uid = int(user)
+        entry = next((e for e in passwd if e[2] == user), None)
+    else:
+        entry = next((e for e in passwd if e[0] == user), None)
+        if entry is None:
+            raise LookupError(f"unable to find user {user}: no matching entries in passwd file")
+        uid = int(entry[2])
+    gid = int(entry[3]) if entry else 0
+    home = entry[5] if entry and len(entry) > 5 and entry[5] else "/"
+    groups_db = _read_db("/etc/group")
+    if group:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            g = next((e for e in groups_db if e[0] == group), None)
+            if g is None:
+                raise LookupError(f"unable to find group {group}: no matching entries in group file")
+            gid = int(g[2])
+    name = entry[0] if entry else None
+    groups = sorted({int(e[2]) for e in groups_db
+                     if name and len(e) > 3 and name in e[3].split(",") and e[2].isdigit()}
+                    | {gid})
+    if uid == 0 and gid == 0 and groups == [0]:
+        groups = []
+    return uid, gid, groups, home
+
+
+def _read_db(path):
+    try:
+        with open(path) as f:
+            return [line.rstrip("\n").split(":") for line in f
+                    if line.strip() and not line.startswith("#")]
+    except OSError:
+        return []
+
+
+def tiny_init(child):
+    """PID 1 for --init: forward every signal to the command, reap every
+    zombie (orphans are re-parented to us), exit with the command's status."""
+    def forward(sig, _frame):
+        try:
+            os.kill(child, sig)
+        except ProcessLookupError:
+            pass
+    for sig in range(1, signal.NSIG):
+        if sig not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD):
+            try:
+                signal.signal(sig, forward)
+            except (OSError, ValueError):
+                pass
+    while True:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            os._exit(0)
+        if pid == child:
+            code = os.waitstatus_to_exitcode(status)
+            os._exit(128 - code if code < 0 else code)

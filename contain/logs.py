@@ -1,0 +1,160 @@
+"""Container logs in Docker's json-file format: one JSON object per line,
+{"log": "...\\n", "stream": "stdout"|"stderr", "time": RFC3339Nano},
+bounded by size with rotation (container.log, container.log.1, ...)."""
+
+import json
+import os
+import time
+
+from .state import now, parse_time
+
+LOG_NAME = "container.log"
+MAX_LINE = 16 * 1024  # Docker splits longer lines into 16K pieces
+
+
+class LogWriter:
+    def __init__(self, path, max_size=10 << 20, max_file=3):
+        self.path, self.max_size, self.max_file = path, max_size, max_file
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self.size = os.fstat(self.fd).st_size
+        self.partial = {"stdout": b"", "stderr": b""}
+
+    def write(self, stream, data):
+        """Add raw bytes from a stream; complete lines are written out."""
+        buf = self.partial[stream] + data
+        lines = buf.split(b"\n")
+        self.partial[stream] = lines.pop()
+        out = []
+        for line in lines:
+            out.append(self._entry(stream, line + b"\n"))
+        while len(self.partial[stream]) >= MAX_LINE:
+            piece, self.partial[stream] = (self.partial[stream][:MAX_LINE],
+                                           self.partial[stream][MAX_LINE:])
+            out.append(self._entry(stream, piece))
+        if out:
+            self._append(b"".join(out))
+
+    def flush(self):
+        for stream in ("stdout", "stderr"):
+            if self.partial[stream]:
+                self._append(self._entry(stream, self.partial[stream]))
+                self.partial[stream] = b""
+
+    def _entry(self, stream, raw):
+        return (json.dumps({"log": raw.decode(errors="replace"), "stream": stream,
+                            "time": now()}) + "\n").encode()
+
+    def _append(self, data):
+        if self.max_size > 0 and self.size + len(data) > self.max_size and self.size:
+            self._rotate()
+        os.write(self.fd, data)
+        self.size += len(data)
+
+    def _rotate(self):
+        os.close(self.fd)
+        if self.max_file <= 1:
+            os.truncate(self.path, 0)
+        else:
+            for i in range(self.max_file - 1, 0, -1):
+                src = self.path if i == 1 else f"{self.path}.{i - 1}"
+                if os.path.exists(src):
+                    os.rename(src, f"{self.path}.{i}")
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                          0o640)
+        self.size = 0
+
+    def close(self):
+        self.flush()
+        os.close(self.fd)
+
+
+def log_files(path):
+    """The log and its rotated files, oldest first."""
+    rotated = []
+    i = 1
+    while os.path.exists(f"{path}.{i}"):
+        rotated.append(f"{path}.{i}")
+        i += 1
+    return list(reversed(rotated)) + ([path] if os.path.exists(path) else [])
+
+
+def read_entries(path):
+    for name in log_files(path):
+        with open(name, "rb") as f:
+            for line in f:
+                try:
+                    yield json.loads(line)
+                except ValueError:
+                    continue
+
+
+def parse_since(value, reference=None):
+    """--since: an RFC 3339 time, a Unix timestamp, or a duration like 10m."""
+    if value is None:
+        return None
+    from .errors import UsageError
+    reference = time.time() if reference is None else reference
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        if value[-1] in units and value[:-1].replace(".", "", 1).isdigit():
+            return reference - float(value[:-1]) * units[value[-1]]
+        if value.replace(".", "", 1).isdigit():
+            return float(value)
+        return parse_time(value if value.endswith("Z") else value + "Z")
+    except (ValueError, IndexError):
+        raise UsageError(f"invalid --since value: {value} "
+                         "(use a duration like 10m, a Unix time, or 2024-01-02T15:04:05Z)") from None
+
+
+def format_entry(entry, timestamps):
+    text = entry.get("log", "")
+    return (entry.get("time", "") + " " + text) if timestamps else text
+
+
+def show(path, out_fd, err_fd, tail=None, since=None, timestamps=False,
+         follow=False, still_running=lambda: False):
+    """Print the log (Docker's `logs`): --tail, --since, -t, -f."""
+    entries = list(read_entries(path))
+    if since is not None:
+        entries = [e for e in entries if parse_time(e["time"]) >= since]
+    if tail is not None:
+        entries = entries[-tail:] if tail > 0 else []
+    for e in entries:
+        _emit(e, out_fd, err_fd, timestamps)
+    if not follow:
+        return
+    # follow: read what is appended, reopening after a rotation
+    f = open(path, "rb") if os.path.exists(path) else None
+    if f:
+        f.seek(0, os.SEEK_END)
+    ino = os.fstat(f.fileno()).st_ino if f else None
+    idle_after_exit = 0
+    while True:
+        line = f.readline() if f else b""
+        if line.endswith(b"\n"):
+            try:
+                _emit(json.loads(line), out_fd, err_fd, timestamps)
+            except ValueError:
+                pass
+            continue
+        if f and line:
+            f.seek(-len(line), os.SEEK_CUR)
+        try:
+            st = os.stat(path)
+            if ino != st.st_ino:  # rotated: continue with the new file
+                if f:
+                    f.close()
+                f, ino = open(path, "rb"), st.st_ino
+                continue
+        except FileNotFoundError:
+            pass
+        if not still_running():
+            idle_after_exit += 1
+            if idle_after_exit > 2:
+                return
+        time.sleep(0.05)
+
+
+def _emit(entry, out_fd, err_fd, timestamps):
+    fd = err_fd if entry.get("stream") == "stderr" else out_fd
+    os.write(fd, format_entry(entry, timestamps).encode())

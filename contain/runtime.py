@@ -1,0 +1,848 @@
+"""The parent side of a container: create, start, run, stop, kill, rm, exec.
+
+Every setup step registers its undo before the next step runs (Setup), and
+every resource a container holds is named after its id, so teardown() can
+undo all of them from the record alone, even after a crash: the cgroup, the
+network (veth, rules, address lease) and the container's directory.  The
+root filesystem is mounted inside the container's own mount namespace, so it
+vanishes with the container's last process and never needs unmounting.
+
+How a container is born (spawn):
+
+    parent                                  child (PID 1 of the new PID ns)
+    ------                                  -----
+    cgroup, network plan, mount plan
+    unshare(CLONE_NEWPID); fork()  ------>  join cgroup, unshare(mnt uts ipc net cgroup)
+    setns(own PID ns) back                  "ready" ------------------------+
+    read "ready" <----------------------------------------------------------+
+    attach network (veth, routes)
+    write "g" ----------------------------> mounts, pivot_root, user, caps,
+    read error pipe until EOF <-----------  seccomp, execve (EOF) or "error ..."
+"""
+
+import os
+import signal
+import time
+
+from . import linux, mounts, state
+from .errors import CommandError, Conflict, ContainError
+from .state import now
+
+NAMESPACE_FLAGS = (linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC
+                   | linux.CLONE_NEWNET | linux.CLONE_NEWCGROUP)
+
+
+class Setup:
+    """An undo stack: each step registers how to undo itself."""
+
+    def __init__(self, log=None):
+        self.undo = []
+        self.log = log
+
+    def push(self, what, fn, *args):
+        self.undo.append((what, fn, args))
+
+    def rollback(self):
+        errors = []
+        while self.undo:
+            what, fn, args = self.undo.pop()
+            if self.log:
+                self.log(what)
+            try:
+                fn(*args)
+            except Exception as e:  # keep undoing the rest
+                errors.append(f"{what}: {e}")
+        return errors
+
+    def commit(self):
+        self.undo = []
+
+
+def verbose_logger(enabled):
+    if not enabled:
+        return None
+
+    def log(msg):
+        os.write(2, f"[contain] {msg}\n".encode())
+    return log
+
+
+# ----------------------------------------------------------------- cgroups
+_driver = None
+
+
+def cgroup_driver():
+    global _driver
+    if _driver is None:
+        from . import cgroups
+        _driver = cgroups.open_driver()
+    return _driver
+
+
+def cgroup_name(c):
+    return c.id
+
+
+def cgroup_parent(c):
+    return c.config.get("cgroup_parent") or "contain"
+
+
+# ------------------------------------------------------------------- create
+def create(store, cfg, log=None):
+    """Record a new container and prepare its root filesystem and cgroup."""
+    cfg.setdefault("id", state.new_id())
+    cfg.setdefault("name", random_name(store))
+    cfg.setdefault("created", now())
+    cfg.setdefault("hostname", cfg["id"][:12])
+    c = store.create(cfg, {})
+    setup = Setup(log)
+    setup.push("removing the container record", store.delete, c.id)
+    try:
+        if log:
+            log(f"created container {c.id[:12]} ({c.name})")
+        prepare_rootfs(c, setup, log)
+        prepare_cgroup(c, setup, log)
+    except BaseException:
+        setup.rollback()
+        raise
+    return c
+
+
+def prepare_rootfs(c, setup, log):
+    """A tarball is unpacked into the container's dir; an image gets an
+    upper and work dir for its overlay (same filesystem, checked)."""
+    rootfs = c.config["rootfs"]
+    if rootfs["type"] == "tar":
+        from .images import safe_extract
+        dest = c.path("rootfs")
+        os.mkdir(dest)
+        if log:
+            log(f"unpacking {rootfs['path']} into {dest}")
+        try:
+            safe_extract(rootfs["path"], dest)
+        except OSError as e:
+            raise ContainError(f"unpacking {rootfs['path']}: {e.strerror or e}") from None
+    elif rootfs["type"] == "image":
+        for d in ("upper", "work", "rootfs"):
+            os.mkdir(c.path(d), 0o755)
+        upper, work = os.stat(c.path("upper")), os.stat(c.path("work"))
+        if upper.st_dev != work.st_dev:
+            raise ContainError(f"overlay: upper dir {c.path('upper')} and work dir "
+                               f"{c.path('work')} are on different filesystems")
+
+
+def prepare_cgroup(c, setup, log):
+    limits = c.config.get("limits") or {}
+    driver = cgroup_driver()
+    parent = cgroup_parent(c)
+    setup.push("removing cgroup", driver.destroy, parent, cgroup_name(c))
+    if log:
+        from .cgroups import describe_limits
+        desc = describe_limits(limits)
+        log(f"creating cgroup {parent}/{c.id[:12]} (cgroup v{driver.version})"
+            + (f"; applying cgroup limits: {desc}" if limits else ""))
+    devices = "all" if c.config.get("security", {}).get("privileged") else "default"
+    return driver.create(parent, cgroup_name(c), limits, devices=devices)
+
+
+# ------------------------------------------------------------------ spawn
+class Process:
+    """A running container process as the parent sees it."""
+
+    def __init__(self, pid, master=None):
+        self.pid, self.master = pid, master
+
+
+def root_source(c):
+    rootfs = c.config["rootfs"]
+    if rootfs["type"] == "dir":
+        return ("bind", rootfs["path"]), rootfs["path"]
+    if rootfs["type"] == "tar":
+        return ("bind", c.path("rootfs")), c.path("rootfs")
+    from .images import overlay_mount_data
+    data, cwd = overlay_mount_data(rootfs["layers"], c.path("upper"), c.path("work"))
+    return ("overlay", data, cwd, len(rootfs["layers"])), c.path("rootfs")
+
+
+def write_etc_files(c, netinfo=None):
+    """/etc/hostname, /etc/hosts and /etc/resolv.conf for the container."""
+    cfg = c.config
+    hostname = cfg["hostname"]
+    files = {"/etc/hostname": hostname + "\n"}
+    net = cfg.get("network") or {}
+    try:
+        from . import network
+        files["/etc/hosts"] = network.hosts_for(c, netinfo)
+        files["/etc/resolv.conf"] = network.resolv_for(c)
+    except ImportError:
+        files["/etc/hosts"] = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost "
+                               f"ip6-loopback\n127.0.1.1\t{hostname}\n")
+    if net.get("mode") == "host":
+        files.pop("/etc/hostname")
+    out = {}
+    for target, text in files.items():
+        path = c.path(os.path.basename(target))
+        with open(path, "w") as f:
+            f.write(text)
+        out[target] = path
+    return out
+
+
+def launch_for(c, log, tty, netinfo=None):
+    """The Launch (everything the child needs) for this container."""
+    from .init import Launch
+    cfg = c.config
+    driver = cgroup_driver()
+    cgroup = driver.cgroup(cgroup_parent(c), cgroup_name(c))
+    source, root = root_source(c)
+    files = write_etc_files(c, netinfo)
+    plan = mounts.build_plan(cfg, source, files, driver.version)
+    flags = NAMESPACE_FLAGS
+    join = []
+    mode = (cfg.get("network") or {}).get("mode", "none")
+    if mode == "host":
+        flags &= ~(linux.CLONE_NEWNET | linux.CLONE_NEWUTS)
+    elif mode.startswith("container:"):
+        flags &= ~linux.CLONE_NEWNET
+        other = netinfo["container_pid"]
+        join.append((f"/proc/{other}/ns/net", linux.CLONE_NEWNET))
+    sec = security_settings(c)
+    return Launch(argv=cfg["argv"], env=cfg.get("env", []), cwd=cfg.get("cwd"),
+                  user=cfg.get("user"), hostname=cfg["hostname"], root=root, plan=plan,
+                  unshare_flags=flags, join_ns=join, cgroup_procs=cgroup.procs_files,
+                  tty=tty, log=log, errfd=-1, sync=bool(netinfo and netinfo.get("attach")),
+                  **sec)
+
+
+def security_settings(c):
+    return security_settings_cfg(c.config)
+
+
+def security_settings_cfg(cfg):
+    """caps / no_new_privs / seccomp / init for the child (contain.security)."""
+    out = {"init": bool(cfg.get("init"))}
+    try:
+        from . import security
+    except ImportError:
+        return out
+    out.update(security.settings_for(cfg))
+    return out
+
+
+def spawn(c, log=None, stdio=None, tty=False, netinfo=None, attach_network=None):
+    """Fork the container's PID 1 and wait until it has exec'd the command.
+
+    stdio: (stdin, stdout, stderr) fds for the child (default: ours).
+    Returns a Process; raises ContainError/CommandError if setup or exec
+    failed (the child is reaped then).
+    """
+    launch = launch_for(c, log, tty, netinfo)
+    errr, errw = os.pipe2(os.O_CLOEXEC)
+    gor, gow = os.pipe2(os.O_CLOEXEC) if launch.sync else (-1, -1)
+    launch.errfd, launch.gofd = errw, gor
+    parent_sock = None
+    if tty:
+        import socket
+        parent_sock, launch.ttysock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    if log:
+        names = [n for n, f in linux.NAMESPACES.items() if f & (launch.unshare_flags | linux.CLONE_NEWPID)]
+        log("creating namespaces: " + " ".join(names))
+
+    # The child must be PID 1 of a new PID namespace: unshare it for our
+    # children only, fork, then return to our own PID namespace so that our
+    # later children (ip, iptables) are not born inside the container.
+    own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        linux.unshare(linux.CLONE_NEWPID)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(errr)
+                if gow >= 0:
+                    os.close(gow)
+                if parent_sock is not None:
+                    parent_sock.close()
+                if stdio:
+                    for i, fd in enumerate(stdio):
+                        if fd != i:
+                            os.dup2(fd, i)
+                from .init import child_main
+                child_main(launch)
+            finally:
+                os._exit(125)
+        linux.setns(own_pidns, linux.CLONE_NEWPID)
+    finally:
+        os.close(own_pidns)
+    os.close(errw)
+    if gor >= 0:
+        os.close(gor)
+    if launch.ttysock is not None:
+        launch.ttysock.close()
+    proc = Process(pid)
+    try:
+        if launch.sync:
+            line = _read_until(errr, b"\n")
+            if line == b"ready\n":
+                attach_network(pid)
+                os.write(gow, b"g")
+            else:
+                _child_failed(pid, line + _read_all(errr))
+        if tty:
+            import socket
+            _, fds, _, _ = socket.recv_fds(parent_sock, 16, 1)
+            if fds:
+                proc.master = fds[0]
+            parent_sock.close()
+        report = _read_all(errr)
+        if report:
+            _child_failed(pid, report)
+    except BaseException:
+        _kill_and_reap(pid)
+        if proc.master is not None:
+            os.close(proc.master)
+        raise
+    finally:
+        os.close(errr)
+        if gow >= 0:
+            os.close(gow)
+    return proc
+
+
+def _read_until(fd, sep):
+    data = b""
+    while not data.endswith(sep):
+        chunk = os.read(fd, 1)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _read_all(fd):
+    chunks = []
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _child_failed(pid, report):
+    """Turn the child's error record into the right exception."""
+    _kill_and_reap(pid)
+    parts = report.decode(errors="replace").split("\0")
+    if len(parts) < 5 or parts[0] != "error":
+        raise ContainError("container process failed during setup"
+                           + (f": {report[:200]!r}" if report else ""))
+    _, step, err, code, detail = parts[:5]
+    code = int(code)
+    message = f"{step}: {detail}" if detail else step
+    if code in (126, 127):
+        raise CommandError(message, code)
+    raise ContainError(message)
+
+
+def _kill_and_reap(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def exit_code_of(status):
+    """Docker's exit code from a wait status: the code, or 128+N on signal N."""
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def record_started(c, proc, netinfo=None):
+    info = state.proc_start_time(proc.pid)
+    c.state.update(pid=proc.pid, start_time=info[0] if info else None,
+                   boot_id=state.boot_id(), started_at=now(), finished_at=None,
+                   exit_code=None, error=None, oom_killed=False, restarting=False)
+    if netinfo is not None:
+        c.state["network"] = netinfo
+    c.save()
+
+
+def record_exit(c, code, oom=False):
+    c.state.update(pid=0, finished_at=now(), exit_code=code, oom_killed=bool(oom),
+                   restarting=False)
+    c.save()
+
+
+# ------------------------------------------------------------- networking
+def network_prepare(store, c, log):
+    """(netinfo, attach callable) for the container's network mode."""
+    net = c.config.get("network") or {"mode": "none"}
+    mode = net.get("mode", "none")
+    if mode in ("none", "host"):
+        return {"mode": mode}, None
+    if mode.startswith("container:"):
+        other = store.find(mode.split(":", 1)[1])
+        if not other.running:
+            raise ContainError(f"cannot join network of container {other.name}: "
+                               "it is not running")
+        return {"mode": mode, "container_pid": other.state["pid"],
+                "container_id": other.id}, None
+    from . import network
+    netinfo = network.prepare(network.NetworkStore(store.root), c.id, net, log=log)
+    netinfo["attach"] = True
+
+    def attach(pid):
+        network.attach(netinfo, pid, log=log)
+    return netinfo, attach
+
+
+def network_teardown(store, c):
+    netinfo = c.state.get("network")
+    if not netinfo or not netinfo.get("attach"):
+        return
+    from . import network
+    network.detach(network.NetworkStore(store.root), c.id, netinfo)
+
+
+# --------------------------------------------------------------- lifecycle
+def start_process(store, c, log=None, stdio=None, tty=False):
+    """Prepare the cgroup and network and spawn PID 1; undo all on failure."""
+    setup = Setup(log)
+    try:
+        if not cgroup_driver().exists(cgroup_parent(c), cgroup_name(c)):
+            prepare_cgroup(c, setup, log)  # made by create; re-made for a restart
+        netinfo, attach = network_prepare(store, c, log)
+        if attach:
+            setup.push("releasing network", network_teardown_info, store, c, netinfo)
+        proc = spawn(c, log, stdio, tty, netinfo, attach)
+    except BaseException:
+        setup.rollback()
+        raise
+    record_started(c, proc, netinfo)
+    return proc
+
+
+def network_teardown_info(store, c, netinfo):
+    c.state["network"] = netinfo
+    network_teardown(store, c)
+
+
+def cleanup_after_exit(store, c, log=None):
+    """Release what only a running container needs: network, cgroup."""
+    errors = []
+    for what, fn, args in (("releasing network", network_teardown, (store, c)),
+                           ("removing cgroup", cgroup_driver().destroy,
+                            (cgroup_parent(c), cgroup_name(c)))):
+        if log:
+            log(what)
+        try:
+            fn(*args)
+        except Exception as e:
+            errors.append(f"{what}: {e}")
+    return errors
+
+
+def teardown(store, c, log=None):
+    """Undo everything a container holds, from its record alone (idempotent)."""
+    errors = cleanup_after_exit(store, c, log)
+    try:
+        store.delete(c.id)
+    except ContainError as e:
+        errors.append(str(e))
+    if errors:
+        raise ContainError(f"removing container {c.id[:12]}: " + "; ".join(errors))
+
+
+def remove(store, ref, force=False, log=None):
+    c = store.find(ref)
+    with store.container_lock(c.id):
+        c.reload()
+        if c.running:
+            if not force:
+                raise Conflict(f"You cannot remove a running container {c.id}. "
+                               "Stop the container before attempting removal or force remove")
+            c.state["stop_requested"] = True
+            c.save()
+            kill_container(c, signal.SIGKILL)
+            wait_gone(c, 10)
+    teardown(store, c, log)
+    return c
+
+
+def kill_container(c, sig):
+    pid = c.state.get("pid")
+    if not c.running:
+        raise Conflict(f"Cannot kill container: {c.name}: container {c.id[:12]} is not running")
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def wait_gone(c, timeout):
+    """Wait until the container's PID 1 is gone (not a zombie) or timeout."""
+    deadline = time.monotonic() + timeout
+    delay = 0.002
+    while time.monotonic() < deadline:
+        if not state.process_alive(c.state.get("pid"), c.state.get("start_time"),
+                                   c.state.get("boot_id")):
+            return True
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    return False
+
+
+def stop(store, ref, timeout=None, log=None):
+    """Docker's stop: StopSignal, wait `timeout` seconds, then SIGKILL."""
+    c = store.find(ref)
+    if not c.running:
+        return c
+    with store.container_lock(c.id):
+        c.reload()
+        c.state["stop_requested"] = True
+        c.save()
+    if timeout is None:
+        timeout = c.config.get("stop_timeout", 10)
+    sig = c.config.get("stop_signal") or signal.SIGTERM
+    if log:
+        log(f"sending signal {sig} to {c.id[:12]}")
+    try:
+        os.kill(c.state["pid"], sig)
+    except ProcessLookupError:
+        pass
+    if not wait_gone(c, timeout):
+        if log:
+            log(f"still running after {timeout}s: sending SIGKILL")
+        try:
+            os.kill(c.state["pid"], signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        wait_gone(c, 10)
+    wait_recorded(c, 5)
+    return c
+
+
+def wait_recorded(c, timeout):
+    """Wait until the monitor recorded the exit (finished_at)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            c.reload()
+        except (OSError, ValueError):
+            return False
+        if c.state.get("finished_at") and not c.running:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+# ---------------------------------------------------------------- names
+_LEFT = ("admiring", "bold", "brave", "calm", "clever", "eager", "epic", "festive",
+         "focused", "gallant", "happy", "jolly", "keen", "kind", "lucid", "modest",
+         "nifty", "quirky", "serene", "sharp", "stoic", "sweet", "tender", "vibrant")
+_RIGHT = ("babbage", "curie", "darwin", "dijkstra", "euler", "fermi", "gauss",
+          "hopper", "kepler", "knuth", "lovelace", "mccarthy", "noether", "pascal",
+          "ritchie", "shannon", "thompson", "torvalds", "turing", "wozniak")
+
+
+def random_name(store):
+    taken = set(store.names())
+    for _ in range(100):
+        a, b, n = os.urandom(3)
+        name = f"{_LEFT[a % len(_LEFT)]}_{_RIGHT[b % len(_RIGHT)]}"
+        if name in taken:
+            name = f"{name}{n % 100}"
+        if name not in taken:
+            return name
+    return "c_" + os.urandom(6).hex()
+
+
+def signal_number(value):
+    from .spec import parse_signal
+    return parse_signal(value)
+
+
+def not_running_error(c):
+    return Conflict(f"container {c.id[:12]} is not running")
+
+
+
+def oom_killed(c, before=0):
+    """Did the kernel's OOM killer kill a process of this container?"""
+    try:
+        cg = cgroup_driver().cgroup(cgroup_parent(c), cgroup_name(c))
+        return cg.oom_kill_count() > before
+    except (OSError, ContainError):
+        return False
+
+
+# ------------------------------------------------------------- attached run
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+                     signal.SIGUSR1, signal.SIGUSR2)
+
+
+def run_attached(store, c, log=None, interactive=False, tty=False):
+    """Run the container in the foreground (`contain run` without -d): this
+    process is its monitor; stdio is the user's; signals are forwarded."""
+    t0 = time.monotonic()
+    stdin = 0
+    devnull = None
+    if not interactive:
+        devnull = stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    c.state["monitor_pid"] = os.getpid()
+    try:
+        proc = start_process(store, c, log, stdio=(stdin, 1, 2), tty=tty)
+    except BaseException:
+        cleanup_after_exit(store, c)
+        raise
+    finally:
+        if devnull is not None:
+            os.close(devnull)
+    code = _wait_foreground(proc.pid, proc.master, interactive)
+    oom = oom_killed(c)
+    record_exit(c, code, oom)
+    if log:
+        log(f"container exited: status {code} ({time.monotonic() - t0:.2f} s)")
+    cleanup_after_exit(store, c, log)
+    return code
+
+
+# ------------------------------------------------------ the CLI's entry points
+def resolve_image(store, cfg, log=None):
+    """Fill the configuration from the image (Docker's rules for Env,
+    Entrypoint/Cmd, WorkingDir, User, StopSignal, ExposedPorts, Labels)."""
+    if "rootfs" in cfg:
+        cfg["argv"] = spec_argv(cfg)
+        return cfg
+    from . import images
+    image = images.ImageStore(store.root).resolve(cfg["image"], log=log)
+    merged = images.apply_image_config(image.config, cfg)
+    cfg.update(merged)
+    cfg["rootfs"] = {"type": "image", "image_id": image.id, "layers": image.layer_dirs}
+    return cfg
+
+
+def spec_argv(cfg):
+    argv = list(cfg.get("argv") or [])
+    if cfg.get("entrypoint"):
+        argv = [cfg["entrypoint"]] + argv
+    from .spec import validate_argv
+    return validate_argv(argv)
+
+
+def create_container(store, cfg, log=None):
+    """`contain create`: the record, root filesystem and cgroup, no process."""
+    resolve_image(store, cfg, log)
+    if cfg.get("stop_signal") is None:
+        cfg["stop_signal"] = signal.SIGTERM
+    if cfg.get("stop_timeout") is None:
+        cfg["stop_timeout"] = 10
+    return create(store, cfg, log)
+
+
+def create_and_start(store, cfg, log=None):
+    """`contain run -d`: create, then start under a detached monitor."""
+    c = create_container(store, cfg, log)
+    try:
+        from . import monitor
+        return monitor.launch(store, c, log)
+    except BaseException:
+        _remove_quietly(store, c)
+        raise
+
+
+def run(store, cfg, log=None):
+    """`contain run` in the foreground; returns the container's exit code."""
+    c = create_container(store, cfg, log)
+    remove_after = cfg.get("auto_remove")
+    try:
+        return run_attached(store, c, log, interactive=cfg.get("interactive"),
+                            tty=cfg.get("tty"))
+    except BaseException:
+        remove_after = True  # a container that never ran leaves nothing behind
+        raise
+    finally:
+        if remove_after:
+            if log:
+                log("removing container")
+            _remove_quietly(store, c)
+
+
+def _remove_quietly(store, c):
+    try:
+        teardown(store, c)
+    except ContainError:
+        pass
+
+
+def start(store, ref, attach=False, log=None):
+    """`contain start [-a]`: run a created or exited container again."""
+    from . import monitor
+    c = store.find(ref)
+    with store.container_lock(c.id):
+        c.reload()
+        if c.running:
+            return 0 if attach else c
+        c.state.update(stop_requested=False, error=None)
+        c = monitor.launch(store, c, log)
+    if not attach:
+        return c
+    show_logs(store, c.id, follow=True)
+    return wait(store, c.id)
+
+
+def kill(store, ref, sig):
+    c = store.find(ref)
+    kill_container(c, sig)
+    return c
+
+
+def wait(store, ref):
+    """`contain wait`: block until the container stops; its exit code."""
+    c = store.find(ref)
+    while True:
+        if not c.running:
+            if c.state.get("started_at") and not c.state.get("finished_at"):
+                if not wait_recorded(c, 2):
+                    return c.exit_code
+            return c.exit_code
+        time.sleep(0.05)
+        try:
+            c.reload()
+        except (OSError, ValueError):
+            return c.exit_code
+
+
+def show_logs(store, ref, follow=False, tail=None, since=None, timestamps=False):
+    from . import logs
+    c = store.find(ref)
+
+    def still_running():
+        try:
+            c.reload()
+        except (OSError, ValueError):
+            return False
+        return c.running
+    logs.show(c.path(logs.LOG_NAME), 1, 2, tail=tail, since=logs.parse_since(since),
+              timestamps=timestamps, follow=follow, still_running=still_running)
+
+
+# -------------------------------------------------------------------- exec
+EXEC_NAMESPACES = ("cgroup", "ipc", "uts", "net", "mnt")
+
+
+def exec_in(store, ref, argv, env=(), cwd=None, user=None, tty=False,
+            interactive=False, detach=False, privileged=False, log=None):
+    """`contain exec`: run a new process inside a running container."""
+    from .init import Launch, exec_main
+    from .spec import merge_env
+    c = store.find(ref)
+    if not c.running:
+        raise Conflict(f"container {c.id[:12]} is not running")
+    pid = c.state["pid"]
+    # Non-dumpable before touching the container, so a process inside cannot
+    # ptrace us or open our /proc entries while we join (CVE-2016-9962).
+    linux.prctl(linux.PR_SET_DUMPABLE, 0)
+    ns_fds = []
+    try:
+        for name in EXEC_NAMESPACES:
+            path = f"/proc/{pid}/ns/{name}"
+            if os.stat(path).st_ino != os.stat(f"/proc/self/ns/{name}").st_ino:
+                ns_fds.append((os.open(path, os.O_RDONLY | os.O_CLOEXEC),
+                               linux.NAMESPACES[name]))
+        pidns = os.open(f"/proc/{pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise Conflict(f"container {c.id[:12]} is not running") from None
+    cfg = dict(c.config)
+    if privileged:
+        cfg["security"] = dict(cfg.get("security") or {}, privileged=True)
+    cgroup = cgroup_driver().cgroup(cgroup_parent(c), cgroup_name(c))
+    sec = security_settings_cfg(cfg)
+    errr, errw = os.pipe2(os.O_CLOEXEC)
+    launch = Launch(argv=argv, env=merge_env(cfg.get("env", []), env),
+                    cwd=cwd or cfg.get("cwd") or "/", user=user if user is not None
+                    else cfg.get("user"), root="/", plan=[], unshare_flags=0,
+                    cgroup_procs=cgroup.procs_files, tty=tty, log=log, errfd=errw, **sec)
+    parent_sock = None
+    if tty:
+        import socket
+        parent_sock, launch.ttysock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    # Our children are born in the container's PID namespace; we stay outside.
+    linux.setns(pidns, linux.CLONE_NEWPID)
+    os.close(pidns)
+    devnull = os.open(os.devnull, os.O_RDWR) if (detach or not interactive) else None
+    child = os.fork()
+    if child == 0:
+        try:
+            os.close(errr)
+            if parent_sock is not None:
+                parent_sock.close()
+            if detach:  # re-parent the command to the container's init
+                os.setsid()
+                if os.fork():
+                    os._exit(0)
+            if devnull is not None:
+                os.dup2(devnull, 0)
+                if detach:
+                    os.dup2(devnull, 1)
+                    os.dup2(devnull, 2)
+            exec_main(launch, ns_fds)
+        finally:
+            os._exit(125)
+    for fd, _ in ns_fds:
+        os.close(fd)
+    os.close(errw)
+    if devnull is not None:
+        os.close(devnull)
+    if launch.ttysock is not None:
+        launch.ttysock.close()
+    master = None
+    try:
+        if tty and not detach:
+            import socket
+            _, fds, _, _ = socket.recv_fds(parent_sock, 16, 1)
+            master = fds[0] if fds else None
+        report = _read_all(errr)
+    finally:
+        os.close(errr)
+        if parent_sock is not None:
+            parent_sock.close()
+    if report:
+        _child_failed(child, report)
+    if detach:
+        os.waitpid(child, 0)
+        return 0
+    return _wait_foreground(child, master, interactive)
+
+
+def _wait_foreground(pid, master, interactive):
+    """Wait for a foreground process, forwarding signals and the terminal."""
+    exited = {}
+
+    def forward(sig, _frame):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+    old = {s: signal.signal(s, forward) for s in FORWARDED_SIGNALS}
+    try:
+        if master is not None:
+            from . import terminal
+
+            def child_exited():
+                if not exited:
+                    done, status = os.waitpid(pid, os.WNOHANG)
+                    if done:
+                        exited["status"] = status
+                return bool(exited)
+            with terminal.RawMode(0):
+                terminal.proxy(master, 0, 1, child_exited, forward_stdin=interactive)
+            os.close(master)
+        if not exited:
+            exited["status"] = os.waitpid(pid, 0)[1]
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    return exit_code_of(exited["status"])

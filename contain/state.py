@@ -1,0 +1,270 @@
+"""Container records: where they live, how they are locked and written, and
+how a container's status is re-derived from the kernel on every read.
+
+Layout under the state root (default /var/lib/contain):
+
+    containers/<id>/config.json   what the user asked for (written once)
+    containers/<id>/state.json    what happened (pid, start time, exit...)
+    containers/<id>/...           rootfs pieces, log, hosts files
+    containers.lock               taken for creating/renaming/removing
+
+Records are written to a temporary file and renamed over the old one, so a
+crash leaves either the old or the new record, never half of one.  Status is
+never trusted from the file (runc's refreshState): a pid counts as running
+only if /proc/PID exists, is not a zombie, and has the start time and boot
+id recorded when it was started.
+"""
+
+import errno
+import fcntl
+import json
+import os
+import re
+import time
+
+from .errors import Conflict, ContainError, NotFound, UsageError
+
+DEFAULT_ROOT = "/var/lib/contain"
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+
+def state_root(explicit=None):
+    return explicit or os.environ.get("CONTAIN_ROOT") or DEFAULT_ROOT
+
+
+# ----------------------------------------------------------- small utilities
+def write_json(path, data):
+    """Atomically replace path with data as JSON (temp file + rename)."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+    os.rename(tmp, path)
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+class FileLock:
+    """An exclusive flock(2) on a file, as a context manager."""
+
+    def __init__(self, path):
+        self.path = path
+        self.fd = -1
+
+    def __enter__(self):
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)
+        self.fd = -1
+
+
+# ----------------------------------------------------------- kernel facts
+_boot_id = None
+
+
+def boot_id():
+    global _boot_id
+    if _boot_id is None:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            _boot_id = f.read().strip()
+    return _boot_id
+
+
+def proc_start_time(pid):
+    """(start time in clock ticks since boot, state letter) of a pid, or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # the command name may hold spaces and parentheses: split after the last ')'
+    fields = data[data.rindex(b")") + 2:].split()
+    return int(fields[19]), fields[0].decode()
+
+
+def process_alive(pid, start_time, boot):
+    """True if pid is the very process recorded (not a zombie, not a reuse)."""
+    if not pid or boot != boot_id():
+        return False
+    info = proc_start_time(pid)
+    return info is not None and info[0] == start_time and info[1] not in ("Z", "X")
+
+
+# ----------------------------------------------------------------- records
+class Container:
+    """A container's record: config (immutable) and state (mutable)."""
+
+    def __init__(self, store, cid, config, state):
+        self.store, self.id, self.config, self.state = store, cid, config, state
+
+    @property
+    def name(self):
+        return self.config["name"]
+
+    @property
+    def dir(self):
+        return self.store.container_dir(self.id)
+
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    @property
+    def status(self):
+        """created | running | exited | dead, derived from the kernel now."""
+        st = self.state
+        if st.get("pid") and process_alive(st["pid"], st.get("start_time"), st.get("boot_id")):
+            return "restarting" if st.get("restarting") else "running"
+        if st.get("error"):
+            return "dead"
+        if st.get("started_at"):
+            return "exited"
+        return "created"
+
+    @property
+    def running(self):
+        return self.status in ("running", "restarting")
+
+    @property
+    def exit_code(self):
+        """The recorded exit code; a container that died unrecorded (its
+        monitor was killed, the host rebooted) reports 255 like Docker."""
+        st = self.state
+        if st.get("exit_code") is not None:
+            return st["exit_code"]
+        return 255 if st.get("started_at") else 0
+
+    def save(self):
+        write_json(self.path("state.json"), self.state)
+
+    def reload(self):
+        self.state = read_json(self.path("state.json"))
+        return self
+
+
+class Store:
+    """All containers under one state root."""
+
+    def __init__(self, root=None):
+        self.root = state_root(root)
+        self.containers = os.path.join(self.root, "containers")
+
+    def ensure(self):
+        os.makedirs(self.containers, mode=0o700, exist_ok=True)
+
+    def lock(self):
+        self.ensure()
+        return FileLock(os.path.join(self.root, "containers.lock"))
+
+    def container_lock(self, cid):
+        return FileLock(os.path.join(self.container_dir(cid), "lock"))
+
+    def container_dir(self, cid):
+        return os.path.join(self.containers, cid)
+
+    def ids(self):
+        try:
+            return [d for d in os.listdir(self.containers) if len(d) == 64]
+        except FileNotFoundError:
+            return []
+
+    def load(self, cid):
+        d = self.container_dir(cid)
+        try:
+            config = read_json(os.path.join(d, "config.json"))
+            state = read_json(os.path.join(d, "state.json"))
+        except FileNotFoundError:
+            raise NotFound(f"No such container: {cid[:12]}") from None
+        except ValueError as e:
+            raise ContainError(f"container {cid[:12]}: corrupt record: {e}") from None
+        return Container(self, cid, config, state)
+
+    def all(self):
+        out = []
+        for cid in self.ids():
+            try:
+                out.append(self.load(cid))
+            except ContainError:
+                continue  # removed meanwhile, or still being created
+        return out
+
+    def names(self):
+        return {c.name: c.id for c in self.all()}
+
+    def find(self, ref):
+        """A container by full id, name, or unique id prefix."""
+        if not ref:
+            raise UsageError("container name or id required")
+        ids = self.ids()
+        if ref in ids:
+            return self.load(ref)
+        for c in self.all():
+            if c.name == ref:
+                return c
+        matches = [i for i in ids if i.startswith(ref)] if re.match(r"^[0-9a-f]+$", ref) else []
+        if len(matches) == 1:
+            return self.load(matches[0])
+        if len(matches) > 1:
+            raise Conflict(f"multiple containers match id prefix {ref}: be more specific")
+        raise NotFound(f"No such container: {ref}")
+
+    def create(self, config, state):
+        """Make the record of a new container; the name is checked under the lock."""
+        name = config["name"]
+        if not NAME_RE.match(name):
+            raise UsageError(f"Invalid container name ({name}), only "
+                             "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        with self.lock():
+            taken = self.names()
+            if name in taken:
+                raise Conflict(f'The container name "/{name}" is already in use by '
+                               f'container "{taken[name]}". You have to remove (or rename) '
+                               "that container to be able to reuse that name.")
+            d = self.container_dir(config["id"])
+            os.makedirs(d, mode=0o700)
+            write_json(os.path.join(d, "state.json"), state)
+            # config.json last: a container only "exists" once both are there
+            write_json(os.path.join(d, "config.json"), config)
+        return Container(self, config["id"], config, state)
+
+    def delete(self, cid):
+        """Remove a container's directory (the caller undid everything else)."""
+        import shutil
+        d = self.container_dir(cid)
+        try:
+            os.unlink(os.path.join(d, "config.json"))
+        except FileNotFoundError:
+            pass
+        shutil.rmtree(d, ignore_errors=True)
+        if os.path.exists(d):
+            raise ContainError(f"removing {d}: directory not empty (is something mounted there?)")
+
+
+def new_id():
+    return os.urandom(32).hex()
+
+
+def now():
+    """RFC 3339 timestamp with nanoseconds, UTC, like Docker's."""
+    t = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t // 10**9)) + \
+        f".{t % 10**9:09d}Z"
+
+
+def parse_time(text):
+    """Seconds since the epoch from now()'s format."""
+    import calendar
+    base, _, frac = text.rstrip("Z").partition(".")
+    return calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) + float("0." + (frac or "0"))
+
+
+def ignore_missing(fn, *args):
+    try:
+        fn(*args)
+    except OSError as e:
+        if e.errno not in (errno.ENOENT, errno.ESRCH):
+            raise
