@@ -259,12 +259,22 @@ def _environment(pairs):
     return env
 
 
+def preload(tty=False, caps=False):
+    """Import, in the parent, every module the child needs after pivot_root:
+    inside the container the host's Python library is out of reach."""
+    import fcntl  # noqa: F401
+    import struct  # noqa: F401
+    if tty:
+        import socket  # noqa: F401
+    if caps:
+        from . import security  # noqa: F401
+
+
 def _setup_tty(sock):
-    import socket
-    import termios  # noqa: F401  (fails early if the platform lacks it)
-    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     import fcntl
+    import socket
     import struct
+    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     fcntl.ioctl(master, linux.TIOCSPTLCK, struct.pack("i", 0))
     n = struct.unpack("I", fcntl.ioctl(master, linux.TIOCGPTN, b"\0\0\0\0"))[0]
     slave = os.open(f"/dev/pts/{n}", os.O_RDWR | os.O_NOCTTY)

@@ -56,9 +56,13 @@ def flag_names(flags):
 
 # ---------------------------------------------------------------- operations
 class Op:
-    """One step of the plan.  describe() is what `-v` prints."""
+    """One step of the plan.  describe() is what `-v` prints; step() names
+    it in an error message ("mount /proc: Permission denied")."""
 
     after_pivot = False
+
+    def step(self):
+        return self.describe()
 
     def __repr__(self):
         return f"<{self.describe()}>"
@@ -111,6 +115,9 @@ class MountOp(Op):
         self.target, self.fstype, self.source = target, fstype, source
         self.flags, self.data, self.kind = flags, data, kind
         self.follow, self.optional = follow, optional
+
+    def step(self):
+        return f"mount {self.target}"
 
     def describe(self):
         what = f"bind {self.source}" if self.flags & MS_BIND else self.fstype
@@ -197,6 +204,9 @@ class Mask(Op):
 
     def __init__(self, path):
         self.path = path
+
+    def step(self):
+        return f"mask {self.path}"
 
     def describe(self):
         return f"masking {self.path}"
@@ -358,7 +368,7 @@ def execute(plan, ctx):
         try:
             op.run(ctx)
         except OSError as e:
-            raise StepError(op.describe(), e) from None
+            raise StepError(op.step(), e) from None
 
 
 class StepError(Exception):

@@ -32,6 +32,9 @@ NAMESPACE_FLAGS = (linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC
                    | linux.CLONE_NEWNET | linux.CLONE_NEWCGROUP)
 
 
+NAMESPACE_ORDER = ("pid", "uts", "mnt", "ipc", "net", "cgroup", "user")
+
+
 class Setup:
     """An undo stack: each step registers how to undo itself."""
 
@@ -207,11 +210,22 @@ def launch_for(c, log, tty, netinfo=None):
         other = netinfo["container_pid"]
         join.append((f"/proc/{other}/ns/net", linux.CLONE_NEWNET))
     sec = security_settings(c)
-    return Launch(argv=cfg["argv"], env=cfg.get("env", []), cwd=cfg.get("cwd"),
+    return Launch(argv=cfg["argv"], env=default_env(cfg, tty), cwd=cfg.get("cwd"),
                   user=cfg.get("user"), hostname=cfg["hostname"], root=root, plan=plan,
                   unshare_flags=flags, join_ns=join, cgroup_procs=cgroup.procs_files,
                   tty=tty, log=log, errfd=-1, sync=bool(netinfo and netinfo.get("attach")),
                   **sec)
+
+
+def default_env(cfg, tty):
+    """Docker's environment: PATH, HOSTNAME, TERM (with -t), then the image's
+    and the user's variables (HOME is added in the child from /etc/passwd)."""
+    from .init import DEFAULT_PATH
+    from .spec import merge_env
+    base = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={cfg['hostname']}"]
+    if tty:
+        base.append("TERM=xterm")
+    return merge_env(base, cfg.get("env", []))
 
 
 def security_settings(c):
@@ -237,6 +251,8 @@ def spawn(c, log=None, stdio=None, tty=False, netinfo=None, attach_network=None)
     failed (the child is reaped then).
     """
     launch = launch_for(c, log, tty, netinfo)
+    from .init import preload
+    preload(tty, launch.caps is not None)
     errr, errw = os.pipe2(os.O_CLOEXEC)
     gor, gow = os.pipe2(os.O_CLOEXEC) if launch.sync else (-1, -1)
     launch.errfd, launch.gofd = errw, gor
@@ -245,8 +261,9 @@ def spawn(c, log=None, stdio=None, tty=False, netinfo=None, attach_network=None)
         import socket
         parent_sock, launch.ttysock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     if log:
-        names = [n for n, f in linux.NAMESPACES.items() if f & (launch.unshare_flags | linux.CLONE_NEWPID)]
-        log("creating namespaces: " + " ".join(names))
+        flags = launch.unshare_flags | linux.CLONE_NEWPID
+        log("creating namespaces: " + " ".join(n for n in NAMESPACE_ORDER
+                                               if linux.NAMESPACES[n] & flags))
 
     # The child must be PID 1 of a new PID namespace: unshare it for our
     # children only, fork, then return to our own PID namespace so that our
@@ -592,15 +609,17 @@ def run_attached(store, c, log=None, interactive=False, tty=False):
     if not interactive:
         devnull = stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     c.state["monitor_pid"] = os.getpid()
-    try:
-        proc = start_process(store, c, log, stdio=(stdin, 1, 2), tty=tty)
-    except BaseException:
-        cleanup_after_exit(store, c)
-        raise
-    finally:
-        if devnull is not None:
-            os.close(devnull)
-    code = _wait_foreground(proc.pid, proc.master, interactive)
+    with SignalForwarder() as forwarder:
+        try:
+            proc = start_process(store, c, log, stdio=(stdin, 1, 2), tty=tty)
+        except BaseException:
+            cleanup_after_exit(store, c)
+            raise
+        finally:
+            if devnull is not None:
+                os.close(devnull)
+        forwarder.set_pid(proc.pid)
+        code = _wait_foreground(proc.pid, proc.master, interactive)
     oom = oom_killed(c)
     record_exit(c, code, oom)
     if log:
@@ -761,11 +780,13 @@ def exec_in(store, ref, argv, env=(), cwd=None, user=None, tty=False,
     cgroup = cgroup_driver().cgroup(cgroup_parent(c), cgroup_name(c))
     sec = security_settings_cfg(cfg)
     errr, errw = os.pipe2(os.O_CLOEXEC)
-    launch = Launch(argv=argv, env=merge_env(cfg.get("env", []), env),
+    launch = Launch(argv=argv, env=merge_env(default_env(cfg, tty), env),
                     cwd=cwd or cfg.get("cwd") or "/", user=user if user is not None
                     else cfg.get("user"), root="/", plan=[], unshare_flags=0,
                     cgroup_procs=cgroup.procs_files, tty=tty, log=log, errfd=errw, **sec)
     parent_sock = None
+    from .init import preload
+    preload(tty, launch.caps is not None)
     if tty:
         import socket
         parent_sock, launch.ttysock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -814,35 +835,62 @@ def exec_in(store, ref, argv, env=(), cwd=None, user=None, tty=False,
     if detach:
         os.waitpid(child, 0)
         return 0
-    return _wait_foreground(child, master, interactive)
+    with SignalForwarder() as forwarder:
+        forwarder.set_pid(child)
+        return _wait_foreground(child, master, interactive)
+
+
+class SignalForwarder:
+    """Forward SIGINT, SIGTERM, SIGHUP... to the container's process.
+
+    Installed before the process exists, so a signal that arrives while it
+    is being set up is not lost (nor kills us): it waits in `pending` and is
+    delivered as soon as the pid is known."""
+
+    def __init__(self):
+        self.pid, self.pending, self.old = None, [], {}
+
+    def __enter__(self):
+        self.old = {s: signal.signal(s, self._handle) for s in FORWARDED_SIGNALS}
+        return self
+
+    def __exit__(self, *exc):
+        for s, h in self.old.items():
+            signal.signal(s, h)
+
+    def _handle(self, sig, _frame):
+        if self.pid is None:
+            self.pending.append(sig)
+        else:
+            self._send(sig)
+
+    def _send(self, sig):
+        try:
+            os.kill(self.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def set_pid(self, pid):
+        self.pid = pid
+        while self.pending:
+            self._send(self.pending.pop(0))
 
 
 def _wait_foreground(pid, master, interactive):
-    """Wait for a foreground process, forwarding signals and the terminal."""
+    """Wait for a foreground process, copying the terminal if it has one."""
     exited = {}
+    if master is not None:
+        from . import terminal
 
-    def forward(sig, _frame):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-    old = {s: signal.signal(s, forward) for s in FORWARDED_SIGNALS}
-    try:
-        if master is not None:
-            from . import terminal
-
-            def child_exited():
-                if not exited:
-                    done, status = os.waitpid(pid, os.WNOHANG)
-                    if done:
-                        exited["status"] = status
-                return bool(exited)
-            with terminal.RawMode(0):
-                terminal.proxy(master, 0, 1, child_exited, forward_stdin=interactive)
-            os.close(master)
-        if not exited:
-            exited["status"] = os.waitpid(pid, 0)[1]
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+        def child_exited():
+            if not exited:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    exited["status"] = status
+            return bool(exited)
+        with terminal.RawMode(0):
+            terminal.proxy(master, 0, 1, child_exited, forward_stdin=interactive)
+        os.close(master)
+    if not exited:
+        exited["status"] = os.waitpid(pid, 0)[1]
     return exit_code_of(exited["status"])

@@ -19,7 +19,7 @@ class RawMode:
         import tty
         if os.isatty(self.fd):
             self.saved = termios.tcgetattr(self.fd)
-            tty.setraw(self.fd)
+            tty.setraw(self.fd, termios.TCSANOW)  # FLUSH would drop typed-ahead input
         return self
 
     def __exit__(self, *exc):

@@ -61,14 +61,44 @@ def env(**extra):
     return e
 
 
+def contain_cmd(*args):
+    return [PYTHON, CONTAIN, *args]
+
+
 def contain(*args, input=None, timeout=60, check=False, extra_env=None, **kw):
     """Run the contain CLI; returns CompletedProcess (text mode)."""
-    cmd = [PYTHON, CONTAIN, *args]
+    cmd = contain_cmd(*args)
     res = subprocess.run(cmd, input=input, capture_output=True, text=True,
                          timeout=timeout, env=env(**(extra_env or {})), **kw)
     if check and res.returncode != 0:
         raise AssertionError(f"{cmd} exited {res.returncode}: {res.stderr}")
     return res
+
+
+def container_states():
+    """The state.json records of every container of this test run."""
+    import json
+    d = os.path.join(STATE_ROOT, "containers")
+    out = []
+    for cid in (os.listdir(d) if os.path.isdir(d) else []):
+        try:
+            with open(os.path.join(d, cid, "state.json")) as f:
+                out.append(json.load(f))
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def wait_for_container_pid(timeout=10):
+    """The host pid of the (only) running container, once it is recorded."""
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = [s["pid"] for s in container_states() if s.get("pid")]
+        if pids:
+            return pids[0]
+        time.sleep(0.02)
+    raise AssertionError("no container pid recorded")
 
 
 def cgroup_dirs():

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The one test command: ./run_tests.sh [TEST...]
+# Runs the suite with /usr/bin/python3 and again with a Python 3.12+ when one
+# is installed (pyenv's, here); prints `N passed, N failed, N skipped` last and
+# exits non-zero when anything failed.
+set -u
+cd "$(dirname "$0")"
+
+# What the integration tests need, installed on a Debian-family host as root.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  need=()
+  command -v busybox >/dev/null || need+=(busybox-static)
+  command -v iptables >/dev/null || need+=(iptables)
+  command -v skopeo >/dev/null || need+=(skopeo)
+  command -v umoci >/dev/null || need+=(umoci)
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "run_tests.sh: installing ${need[*]}"
+    apt-get update -qq >/dev/null && \
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null \
+      || echo "run_tests.sh: could not install ${need[*]} (tests needing them will say so)"
+  fi
+fi
+
+pythons=("${PYTHON:-/usr/bin/python3}")
+if [ -z "${CONTAIN_ONE_PYTHON:-}" ]; then
+  for p in /root/.pyenv/versions/3.1[2-9]*/bin/python3 /usr/bin/python3.1[2-9]; do
+    [ -x "$p" ] && { pythons+=("$p"); break; }
+  done
+fi
+
+total_p=0 total_f=0 total_s=0 rc=0
+counts=$(mktemp)
+for i in "${!pythons[@]}"; do
+  py=${pythons[$i]}
+  args=("$@")
+  # the second interpreter runs the fast unit tests and the core container tests
+  if [ "$i" -gt 0 ] && [ $# -eq 0 ]; then args=(${CONTAIN_SECOND_PYTHON_TESTS:-test_unit_core test_run}); fi
+  echo "=== $("$py" --version 2>&1) (${py}) ==="
+  "$py" -I tests/run.py --counts "$counts" "${args[@]}" || rc=1
+  read -r p f s <"$counts" || { p=0; f=1; s=0; }
+  total_p=$((total_p + p)); total_f=$((total_f + f)); total_s=$((total_s + s))
+done
+rm -f "$counts"
+echo "${total_p} passed, ${total_f} failed, ${total_s} skipped"
+[ "$rc" = 0 ] && [ "$total_f" = 0 ]

@@ -1,0 +1,689 @@
+"""Capabilities, seccomp and process hygiene (issue 7).
+
+Three tiers:
+  * pure logic: capability names and Docker's add/drop rules, security
+    options, and the seccomp compiler run on a small BPF interpreter here;
+  * the real kernel, as root: a forked child applies caps / seccomp and
+    execs tests/probe.c (built static with gcc), which tries one system
+    call and prints what the kernel said;
+  * whole containers (ContainerSecurityTest) once `contain run` works.
+
+Calls that this machine refuses even to root (kexec_load, init_module: ENOSYS)
+prove nothing about blocking; the kernel tests use calls root CAN make here
+(mount, unshare, reboot with a bad magic, swapon of a non-swap file, keyctl,
+bpf, perf_event_open) and expect EPERM only where we block them.
+"""
+
+import json
+import os
+import random
+import shutil
+import signal
+import struct
+import subprocess
+import tempfile
+import time
+import unittest
+
+from tests import support
+from contain import linux, seccomp, security
+from contain.errors import UsageError
+
+HOST_CAPS = security.read_status_caps()
+BUSYBOX = shutil.which("busybox") or "/bin/busybox"
+ARCH = os.uname().machine
+AUDIT_ARCH = seccomp.ARCHES.get(ARCH, (0,))[0]
+
+
+# --------------------------------------------------------------- helpers
+def run_bpf(program, nr, args=(0, 0, 0, 0, 0, 0), arch=None):
+    """Interpret a classic BPF seccomp program (the subset compile emits)."""
+    args = (list(args) + [0] * 6)[:6]
+    data = struct.pack("<IIQ6Q", nr & 0xFFFFFFFF, AUDIT_ARCH if arch is None else arch,
+                       0, *[a & (2**64 - 1) for a in args])
+    a, pc = 0, 0
+    while True:
+        code, jt, jf, k = program[pc]
+        assert 0 <= jt <= 255 and 0 <= jf <= 255, (pc, program[pc])
+        if code == seccomp.LD_W_ABS:
+            a, pc = struct.unpack_from("<I", data, k)[0], pc + 1
+        elif code == seccomp.AND:
+            a, pc = a & k, pc + 1
+        elif code in (seccomp.JEQ, seccomp.JGT, seccomp.JGE):
+            hit = {seccomp.JEQ: a == k, seccomp.JGT: a > k, seccomp.JGE: a >= k}[code]
+            pc += 1 + (jt if hit else jf)
+        elif code == seccomp.JA:
+            pc += 1 + k
+        elif code == seccomp.RET:
+            return k
+        else:
+            raise AssertionError(f"unknown opcode {code:#x} at {pc}")
+        assert pc < len(program), "jumped past the end"
+
+
+def nr(name):
+    return seccomp.syscall_number(name)
+
+
+EPERM = seccomp.RET_ERRNO | 1
+ENOSYS = seccomp.RET_ERRNO | 38
+ALLOW = seccomp.RET_ALLOW
+
+_probe = None
+
+
+def probe_binary():
+    """tests/probe.c built static into the run's scratch dir (once)."""
+    global _probe
+    if _probe is None:
+        gcc = shutil.which("gcc")
+        if gcc is None:
+            raise unittest.SkipTest("gcc is missing: cannot build the static probe")
+        out = os.path.join(support.WORK, "probe")
+        res = subprocess.run([gcc, "-static", "-O2", "-o", out,
+                              os.path.join(support.HERE, "probe.c")],
+                             capture_output=True, text=True)
+        if res.returncode != 0:
+            raise unittest.SkipTest(f"cannot build probe.c statically: {res.stderr[-300:]}")
+        _probe = out
+    return _probe
+
+
+def confined(argv, caps=None, program=None, nnp=False, uid=None):
+    """Fork; in the child make mounts and hostname private, switch user,
+    apply caps, no_new_privs and seccomp in the runtime's order, exec argv.
+    Returns (wait status, output)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            os.dup2(w, 1)
+            os.dup2(w, 2)
+            linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWUTS)
+            linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
+            if uid is not None:
+                linux.prctl(linux.PR_SET_KEEPCAPS, 1)
+                os.setgroups([])
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+            if caps is not None:
+                security.apply_capabilities(caps)
+            if nnp:
+                security.set_no_new_privs()
+            if program:
+                seccomp.install(program)
+            os.execv(argv[0], argv)
+        except BaseException as e:  # noqa: B902 - report anything, then die
+            os.write(2, f"child setup failed: {e!r}\n".encode())
+        finally:
+            os._exit(127)
+    os.close(w)
+    chunks = []
+    while True:
+        chunk = os.read(r, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    return status, b"".join(chunks).decode()
+
+
+def probe_all(calls, **kw):
+    """{call: answer} for several probe calls in one confined shell.
+    answer is the probe's output, or 'SIGSYS' etc. when it was killed."""
+    probe = probe_binary()
+    script = "".join(f'o=$({probe} {c} 2>&1); echo "{c}|$o|$?"\n' for c in calls)
+    status, out = confined([BUSYBOX, "sh", "-c", script], **kw)
+    if os.WIFSIGNALED(status) or os.WEXITSTATUS(status) != 0:
+        raise AssertionError(f"confined shell failed ({status}): {out}")
+    answers = {}
+    for line in out.splitlines():
+        if line.count("|") != 2:
+            continue        # e.g. the shell's "Bad system call" for a SIGSYS
+        call, answer, rc = line.split("|")
+        rc = int(rc)
+        answers[call] = answer if rc < 128 else signal.Signals(rc - 128).name
+    return answers
+
+
+# ------------------------------------------------------------ pure logic
+class CapabilityNamesTest(unittest.TestCase):
+    def test_every_cap_up_to_checkpoint_restore(self):
+        self.assertEqual(len(security.CAP_NAMES), 41)
+        self.assertEqual(security.CAP_NAMES["CAP_CHECKPOINT_RESTORE"], 40)
+        self.assertEqual(sorted(security.CAP_NAMES.values()), list(range(41)))
+
+    def test_prefix_and_case_do_not_matter(self):
+        for name in ("CAP_SYS_ADMIN", "SYS_ADMIN", "sys_admin", "Cap_Sys_Admin"):
+            self.assertIn(name, security.CAP_NAMES)
+            self.assertEqual(security.CAP_NAMES[name], 21)
+            self.assertEqual(security.cap_number(name), 21)
+        self.assertEqual(security.cap_name(21), "CAP_SYS_ADMIN")
+
+    def test_unknown_name_is_a_usage_error(self):
+        with self.assertRaisesRegex(UsageError, "SYS_WIZARD"):
+            security.cap_number("SYS_WIZARD")
+        with self.assertRaises(UsageError):
+            security.resolve_caps(cap_add=["NET_ADMIN", "bogus"])
+
+    def test_default_set_is_dockers_14(self):
+        names = {security.cap_name(c) for c in security.DEFAULT_CAPS}
+        self.assertEqual(names, {
+            "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
+            "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
+            "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"})
+
+
+class ResolveCapsTest(unittest.TestCase):
+    C = security.CAP_NAMES
+
+    def test_defaults(self):
+        self.assertEqual(security.resolve_caps(), security.DEFAULT_CAPS)
+
+    def test_add_and_drop(self):
+        caps = security.resolve_caps(cap_add=["sys_admin"], cap_drop=["CAP_CHOWN", "mknod"])
+        self.assertIn(self.C["SYS_ADMIN"], caps)
+        self.assertNotIn(self.C["CHOWN"], caps)
+        self.assertNotIn(self.C["MKNOD"], caps)
+        self.assertEqual(len(caps), 13)
+
+    def test_added_and_dropped_means_added(self):
+        caps = security.resolve_caps(cap_add=["NET_ADMIN"], cap_drop=["NET_ADMIN"])
+        self.assertIn(self.C["NET_ADMIN"], caps)
+
+    def test_drop_all_keeps_only_added(self):
+        caps = security.resolve_caps(cap_add=["NET_BIND_SERVICE"], cap_drop=["ALL"])
+        self.assertEqual(caps, {self.C["NET_BIND_SERVICE"]})
+        self.assertEqual(security.resolve_caps(cap_drop=["all"]), set())
+
+    def test_add_all_minus_dropped(self):
+        caps = security.resolve_caps(cap_add=["ALL"], cap_drop=["SYS_ADMIN"])
+        self.assertEqual(caps, security.all_caps() - {self.C["SYS_ADMIN"]})
+        # add ALL wins over drop ALL, as in Docker
+        self.assertEqual(security.resolve_caps(cap_add=["ALL"], cap_drop=["ALL"]),
+                         security.all_caps())
+
+    def test_privileged_is_everything(self):
+        self.assertEqual(security.resolve_caps(cap_drop=["CHOWN"], privileged=True),
+                         security.all_caps())
+        self.assertEqual(len(security.all_caps()), security.last_cap() + 1)
+
+
+class SecurityOptsTest(unittest.TestCase):
+    def test_forms(self):
+        p = security.parse_security_opts
+        self.assertEqual(p([]), {"no_new_privileges": False, "seccomp": None,
+                                 "systempaths": None})
+        self.assertTrue(p(["no-new-privileges"])["no_new_privileges"])
+        self.assertTrue(p(["no-new-privileges=true"])["no_new_privileges"])
+        self.assertFalse(p(["no-new-privileges:false"])["no_new_privileges"])
+        self.assertEqual(p(["seccomp=unconfined"])["seccomp"], "unconfined")
+        self.assertEqual(p(["seccomp:/x.json"])["seccomp"], "/x.json")
+        self.assertEqual(p(["systempaths=unconfined"])["systempaths"], "unconfined")
+        p(["apparmor=unconfined", "label=disable"])
+
+    def test_bad(self):
+        for bad in ("bogus", "no-new-privileges=maybe", "apparmor=docker-default",
+                    "seccomp="):
+            with self.assertRaises(UsageError, msg=bad):
+                security.parse_security_opts([bad])
+
+    def test_settings_for(self):
+        s = security.settings_for({"security": {}})
+        self.assertEqual(s["caps"], security.DEFAULT_CAPS)
+        self.assertFalse(s["no_new_privs"])
+        self.assertIs(s["seccomp"], seccomp.default_program(security.DEFAULT_CAPS))
+        s = security.settings_for({"security": {"privileged": True}})
+        self.assertIsNone(s["seccomp"])
+        s = security.settings_for({"security": {"security_opt": ["seccomp=unconfined",
+                                                                 "no-new-privileges"]}})
+        self.assertIsNone(s["seccomp"])
+        self.assertTrue(s["no_new_privs"])
+
+
+@unittest.skipUnless(ARCH in seccomp.ARCHES, f"no syscall table for {ARCH}")
+class SeccompCompilerTest(unittest.TestCase):
+    def setUp(self):
+        self.default = seccomp.default_program(security.DEFAULT_CAPS)
+
+    def check(self, program, name, expected, args=(0,) * 6):
+        self.assertEqual(run_bpf(program, nr(name), args), expected,
+                         f"{name}{tuple(args)}")
+
+    def test_everyday_calls_allowed(self):
+        for name in ("read", "write", "openat", "close", "execve", "exit_group", "mmap",
+                     "futex", "rt_sigaction", "wait4", "chroot", "setuid", "capset",
+                     "process_vm_readv", "ptrace"):
+            self.check(self.default, name, ALLOW)
+
+    def test_dangerous_calls_refused(self):
+        for name in ("mount", "umount2", "pivot_root", "unshare", "setns", "sethostname",
+                     "init_module", "finit_module", "delete_module", "kexec_load",
+                     "kexec_file_load", "reboot", "swapon", "swapoff", "add_key",
+                     "request_key", "keyctl", "bpf", "perf_event_open",
+                     "open_by_handle_at", "clock_settime", "settimeofday", "syslog",
+                     "acct", "iopl", "ioperm", "userfaultfd", "kcmp", "vhangup",
+                     "lookup_dcookie", "fsopen", "open_tree", "move_mount",
+                     "mount_setattr", "quotactl", "set_mempolicy"):
+            self.check(self.default, name, EPERM)
+
+    def test_clone_checks_namespace_flags(self):
+        plain = 0x01200011      # fork(): CLONE_CHILD_SETTID|CHILD_CLEARTID|SIGCHLD
+        self.check(self.default, "clone", ALLOW, (plain,))
+        for flag in (linux.CLONE_NEWNS, linux.CLONE_NEWUSER, linux.CLONE_NEWNET,
+                     linux.CLONE_NEWPID, linux.CLONE_NEWUTS, linux.CLONE_NEWIPC,
+                     linux.CLONE_NEWCGROUP):
+            self.check(self.default, "clone", EPERM, (plain | flag,))
+        self.check(self.default, "clone3", ENOSYS)
+        admin = seccomp.default_program(security.DEFAULT_CAPS | {21})
+        self.check(admin, "clone", ALLOW, (plain | linux.CLONE_NEWNS,))
+        self.check(admin, "clone3", ALLOW)
+
+    def test_argument_rules(self):
+        self.check(self.default, "personality", ALLOW, (0xFFFFFFFF,))
+        self.check(self.default, "personality", ALLOW, (8,))
+        self.check(self.default, "personality", EPERM, (0x0040000,))
+        self.check(self.default, "socket", ALLOW, (2,))
+        self.check(self.default, "socket", EPERM, (40,))       # AF_VSOCK
+        self.check(self.default, "socket", ALLOW, (40 | 1 << 32,))  # 64-bit compare
+
+    def test_caps_give_calls_back(self):
+        C = security.CAP_NAMES
+        cases = {
+            "SYS_ADMIN": ("mount", "umount2", "unshare", "setns",
+                          "sethostname", "bpf", "perf_event_open", "syslog", "quotactl"),
+            "SYS_BOOT": ("reboot",), "SYS_MODULE": ("init_module", "finit_module",
+                                                    "delete_module"),
+            "SYS_TIME": ("clock_settime", "settimeofday"), "SYSLOG": ("syslog",),
+            "SYS_PTRACE": ("kcmp", "pidfd_getfd"), "SYS_RAWIO": ("iopl", "ioperm"),
+            "DAC_READ_SEARCH": ("open_by_handle_at",), "SYS_PACCT": ("acct",),
+            "BPF": ("bpf",), "PERFMON": ("perf_event_open",), "SYS_NICE": ("mbind",),
+            "SYS_TTY_CONFIG": ("vhangup",),
+        }
+        for cap, names in cases.items():
+            program = seccomp.default_program(security.DEFAULT_CAPS | {C[cap]})
+            for name in names:
+                self.check(program, name, ALLOW)
+            self.check(program, "keyctl", EPERM)   # never, whatever the caps
+            self.check(program, "swapon", EPERM)
+
+    def test_foreign_abis_are_killed(self):
+        self.assertEqual(run_bpf(self.default, nr("getpid"), arch=0x40000003),  # i386
+                         seccomp.RET_KILL_PROCESS)
+        if ARCH == "x86_64":
+            self.assertEqual(run_bpf(self.default, 0x40000000 | nr("getpid")),
+                             seccomp.RET_KILL_PROCESS)
+            self.assertEqual(run_bpf(self.default, -1), ENOSYS)
+
+    def test_newer_than_profile_is_enosys(self):
+        # so libc falls back from fchmodat2 to fchmodat instead of failing
+        for name in ("fchmodat2", "cachestat", "mseal"):
+            self.check(self.default, name, ENOSYS)
+        self.assertEqual(run_bpf(self.default, 0x3FFFFFFF), ENOSYS)
+        # inside the known range, unnamed calls take the default action
+        self.assertEqual(run_bpf(self.default, 400), EPERM)
+
+    def test_every_number_reaches_a_return(self):
+        for program in (self.default, seccomp.default_program(security.all_caps())):
+            for number in range(0, 1024):
+                self.assertIn(run_bpf(program, number) & 0xFFFF0000,
+                              (seccomp.RET_ALLOW, seccomp.RET_ERRNO))
+
+    def test_long_subtrees_use_ja(self):
+        # alternate actions on every number: no two neighbours merge, so
+        # subtrees are far longer than an 8-bit jump
+        table = seccomp.ARCHES[ARCH][1]
+        names = sorted(table, key=table.get)
+        profile = {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+            {"names": names[::2], "action": "SCMP_ACT_ALLOW"},
+            {"names": names[1::2], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}
+        program = seccomp.compile_profile(profile, set())
+        self.assertTrue(any(ins[0] == seccomp.JA for ins in program))
+        for i, name in enumerate(names):
+            self.check(program, name, ALLOW if i % 2 == 0 else seccomp.RET_ERRNO | 13)
+
+    def test_64_bit_comparisons(self):
+        rnd = random.Random(7)
+        edges = [0, 1, 0xFFFFFFFF, 1 << 32, (1 << 32) + 1, 2**64 - 1, 0x7FFFFFFF00000000]
+        values = edges + [rnd.getrandbits(64) for _ in range(12)]
+        ops = {"SCMP_CMP_EQ": lambda a, v, w: a == v, "SCMP_CMP_NE": lambda a, v, w: a != v,
+               "SCMP_CMP_LT": lambda a, v, w: a < v, "SCMP_CMP_LE": lambda a, v, w: a <= v,
+               "SCMP_CMP_GT": lambda a, v, w: a > v, "SCMP_CMP_GE": lambda a, v, w: a >= v,
+               "SCMP_CMP_MASKED_EQ": lambda a, v, w: a & v == w}
+        for op, truth in ops.items():
+            for v in values:
+                w = v & 0x0F0F0F0F0F0F0F0F
+                profile = {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+                    {"names": ["read"], "action": "SCMP_ACT_ALLOW",
+                     "args": [{"index": 3, "value": v, "valueTwo": w, "op": op}]}]}
+                program = seccomp.compile_profile(profile, set())
+                for a in values + [v, v ^ 1, w]:
+                    got = run_bpf(program, nr("read"), (0, 0, 0, a, 0, 0))
+                    self.assertEqual(got == ALLOW, truth(a, v, w), f"{op} {a:#x} {v:#x}")
+
+    def test_rules_in_order_and_fallback(self):
+        profile = {"defaultAction": "SCMP_ACT_KILL_PROCESS", "syscalls": [
+            {"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": 5,
+             "args": [{"index": 0, "value": 3, "op": "SCMP_CMP_EQ"},
+                      {"index": 1, "value": 9, "op": "SCMP_CMP_GT"}]},
+            {"names": ["read"], "action": "SCMP_ACT_LOG",
+             "args": [{"index": 0, "value": 3, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["read"], "action": "SCMP_ACT_ALLOW"},
+            {"name": "write", "action": "SCMP_ACT_TRAP"}]}
+        program = seccomp.compile_profile(profile, set())
+        self.check(program, "read", seccomp.RET_ERRNO | 5, (3, 10))
+        self.check(program, "read", seccomp.RET_LOG, (3, 9))
+        self.check(program, "read", ALLOW, (4, 10))
+        self.check(program, "write", seccomp.RET_TRAP)
+        self.check(program, "close", ENOSYS if False else seccomp.RET_KILL_PROCESS)
+
+    def test_includes_excludes(self):
+        profile = {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+            {"names": ["read"], "action": "SCMP_ACT_ALLOW",
+             "includes": {"caps": ["CAP_SYS_ADMIN", "CAP_NET_ADMIN"]}},
+            {"names": ["write"], "action": "SCMP_ACT_ALLOW",
+             "excludes": {"caps": ["CAP_SYS_ADMIN"]}},
+            {"names": ["close"], "action": "SCMP_ACT_ALLOW",
+             "includes": {"arches": ["s390x"]}},
+            {"names": ["dup"], "action": "SCMP_ACT_ALLOW",
+             "includes": {"minKernel": "99.0"}},
+            {"names": ["no_such_call_anywhere", "getpid"], "action": "SCMP_ACT_ALLOW"}]}
+        program = seccomp.compile_profile(profile, {21})
+        self.check(program, "read", EPERM)         # needs both caps
+        self.check(program, "write", EPERM)        # excluded by SYS_ADMIN
+        self.check(program, "close", EPERM)        # other architecture
+        self.check(program, "dup", EPERM)          # kernel too old
+        self.check(program, "getpid", ALLOW)       # unknown names are skipped
+        program = seccomp.compile_profile(profile, {12, 21})
+        self.check(program, "read", ALLOW)
+
+    def test_load_profile_and_errors(self):
+        tmp = tempfile.mkdtemp(dir=support.WORK)
+        path = os.path.join(tmp, "p.json")
+        with open(path, "w") as f:
+            json.dump({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+                {"names": ["chroot"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}, f)
+        program = seccomp.load_profile(path, set())
+        self.check(program, "chroot", seccomp.RET_ERRNO | 13)
+        self.check(program, "mount", ALLOW)
+        self.assertEqual(run_bpf(program, 5000), ALLOW)
+        for content, message in (("{", "not valid JSON"), ("[]", "JSON object"),
+                                 ('{"defaultAction": "SCMP_ACT_NOTIFY"}', "NOTIFY"),
+                                 ('{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names":'
+                                  ' ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index":'
+                                  ' 7, "value": 1, "op": "SCMP_CMP_EQ"}]}]}', "argument")):
+            with open(path, "w") as f:
+                f.write(content)
+            with self.assertRaisesRegex(UsageError, message):
+                seccomp.load_profile(path, set())
+        with self.assertRaisesRegex(UsageError, "No such file"):
+            seccomp.load_profile(os.path.join(tmp, "missing.json"), set())
+
+    @unittest.skipUnless(os.path.exists("/usr/share/containers/seccomp.json"),
+                         "no containers-common seccomp.json")
+    def test_podman_profile_loads(self):
+        program = seccomp.load_profile("/usr/share/containers/seccomp.json",
+                                       security.DEFAULT_CAPS)
+        self.check(program, "read", ALLOW)
+        self.check(program, "kexec_load", EPERM)
+
+    def test_build_is_fast(self):
+        caps = security.DEFAULT_CAPS
+        start = time.perf_counter()
+        for _ in range(50):
+            seccomp.compile_profile(seccomp.DEFAULT_PROFILE, caps)
+        per_build = (time.perf_counter() - start) / 50
+        self.assertLess(per_build, 0.002, f"{per_build * 1e3:.2f} ms per build")
+        self.assertIs(seccomp.default_program(caps), seccomp.default_program(set(caps)))
+
+
+class SyscallTableTest(unittest.TestCase):
+    HEADER = "/usr/include/x86_64-linux-gnu/asm/unistd_64.h"
+
+    @unittest.skipUnless(os.path.exists(HEADER), "no x86_64 kernel headers")
+    def test_x86_64_matches_the_header(self):
+        import re
+        with open(self.HEADER) as f:
+            header = dict((m.group(1), int(m.group(2))) for m in
+                          re.finditer(r"#define __NR_(\w+) (\d+)", f.read()))
+        table = seccomp.ARCHES["x86_64"][1]
+        for name, number in header.items():
+            self.assertEqual(table.get(name), number, name)
+
+    def test_aarch64_spot_checks(self):
+        table = seccomp.ARCHES["aarch64"][1]
+        for name, number in (("io_setup", 0), ("openat", 56), ("read", 63),
+                             ("newfstatat", 79), ("fstat", 80), ("clone", 220),
+                             ("mmap", 222), ("bpf", 280), ("clone3", 435),
+                             ("futex_waitv", 449), ("fchmodat2", 452)):
+            self.assertEqual(table[name], number, name)
+        self.assertNotIn("open", table)
+
+
+# ------------------------------------------------------------ real kernel
+@support.requires_root
+class CapabilitiesKernelTest(unittest.TestCase):
+    def status_after_exec(self, caps, uid=None):
+        status, out = confined([BUSYBOX, "cat", "/proc/self/status"], caps=caps, uid=uid)
+        self.assertEqual(status, 0, out)
+        return {line.split(":")[0]: int(line.split()[1], 16)
+                for line in out.splitlines() if line.startswith("Cap")}
+
+    def test_defaults_after_exec(self):
+        want = security.caps_mask(security.DEFAULT_CAPS) & HOST_CAPS["CapBnd"]
+        got = self.status_after_exec(security.DEFAULT_CAPS)
+        self.assertEqual(got["CapBnd"], want)
+        self.assertEqual(got["CapPrm"], want)
+        self.assertEqual(got["CapEff"], want)
+        self.assertEqual(got["CapInh"], 0)
+        self.assertEqual(got["CapAmb"], 0)
+
+    def test_added_cap_and_dropped_all(self):
+        caps = security.resolve_caps(cap_add=["NET_ADMIN"], cap_drop=["ALL"])
+        got = self.status_after_exec(caps)
+        self.assertEqual(got["CapEff"], 1 << 12)
+        self.assertEqual(got["CapBnd"], 1 << 12)
+        got = self.status_after_exec(set())
+        self.assertEqual((got["CapBnd"], got["CapPrm"], got["CapEff"]), (0, 0, 0))
+
+    def test_privileged_keeps_what_the_host_has(self):
+        got = self.status_after_exec(security.all_caps())
+        self.assertEqual(got["CapBnd"], HOST_CAPS["CapBnd"])
+        self.assertEqual(got["CapEff"], HOST_CAPS["CapPrm"])
+
+    def test_non_root_user_execs_without_caps(self):
+        # the runtime's order: KEEPCAPS, setuid, then apply_capabilities
+        got = self.status_after_exec(security.DEFAULT_CAPS, uid=1000)
+        self.assertEqual(got["CapBnd"],
+                         security.caps_mask(security.DEFAULT_CAPS) & HOST_CAPS["CapBnd"])
+        self.assertEqual((got["CapPrm"], got["CapEff"], got["CapInh"], got["CapAmb"]),
+                         (0, 0, 0, 0))
+
+
+@support.requires_root
+@unittest.skipUnless(ARCH in seccomp.ARCHES, f"no syscall table for {ARCH}")
+class SeccompKernelTest(unittest.TestCase):
+    """Docker's default profile enforced by the real kernel."""
+
+    BLOCKED = ("mount", "umount", "pivot_root", "unshare", "clone_ns", "setns",
+               "sethostname", "reboot", "swapon", "swapoff", "add_key", "keyctl",
+               "request_key", "bpf", "perf_event_open", "open_by_handle_at",
+               "clock_settime", "syslog", "acct", "personality_bad", "vsock",
+               "init_module", "finit_module", "delete_module", "kexec_load", "rlimit")
+    ALLOWED = ("getpid", "fork", "socket", "personality", "chroot", "mknod", "setuid",
+               "process_vm_readv")
+
+    def confined_default(self, calls, caps=security.DEFAULT_CAPS, **kw):
+        return probe_all(calls, caps=caps, program=seccomp.default_program(caps), **kw)
+
+    def test_defaults_block(self):
+        got = self.confined_default(self.BLOCKED + self.ALLOWED + ("clone3",))
+        for call in self.BLOCKED:
+            self.assertEqual(got[call], "EPERM", call)
+        for call in self.ALLOWED:
+            self.assertEqual(got[call], "ok", call)
+        self.assertEqual(got["clone3"], "ENOSYS")   # libc falls back to clone
+
+    @unittest.skipUnless(ARCH == "x86_64", "x86_64 ABIs")
+    def test_other_abis_are_killed(self):
+        got = self.confined_default(["x32", "int80", "getpid"])
+        self.assertEqual(got["x32"], "SIGSYS")
+        self.assertEqual(got["int80"], "SIGSYS")
+        self.assertEqual(got["getpid"], "ok")
+        # unconfined, the same calls do not kill (x32 is absent: ENOSYS)
+        got = probe_all(["x32", "int80"])
+        self.assertNotEqual(got["x32"], "SIGSYS")
+        self.assertEqual(got["int80"], "ok")
+
+    def test_matching_cap_gives_calls_back(self):
+        # (cap, call, answer when allowed); ENOSYS: this machine has no
+        # module or kexec support, but the call got through to the kernel
+        cases = [
+            ("SYS_ADMIN", "mount", "ok"), ("SYS_ADMIN", "umount", "EINVAL"),
+            ("SYS_ADMIN", "unshare", "ok"),
+            ("SYS_ADMIN", "clone_ns", "ok"), ("SYS_ADMIN", "clone3", "ok"),
+            ("SYS_ADMIN", "setns", "ok"), ("SYS_ADMIN", "sethostname", "ok"),
+            ("SYS_ADMIN", "bpf", "ok"), ("SYS_ADMIN", "perf_event_open", "ok"),
+            ("SYS_BOOT", "reboot", "EINVAL"),
+            ("SYS_MODULE", "finit_module", "ENOSYS"),
+            ("SYS_MODULE", "delete_module", "ENOSYS"),
+            ("SYS_TIME", "clock_settime", "EINVAL"),
+            ("SYSLOG", "syslog", "ok"), ("SYS_PACCT", "acct", "ok"),
+            ("DAC_READ_SEARCH", "open_by_handle_at", "ok"),
+            ("BPF", "bpf", "ok"), ("PERFMON", "perf_event_open", "ok"),
+        ]
+        by_cap = {}
+        for cap, call, answer in cases:
+            by_cap.setdefault(cap, []).append((call, answer))
+        for cap, expected in by_cap.items():
+            caps = security.DEFAULT_CAPS | {security.CAP_NAMES[cap]}
+            got = self.confined_default([call for call, _ in expected], caps=caps)
+            for call, answer in expected:
+                self.assertEqual(got[call], answer, f"{call} with CAP_{cap}")
+
+    def test_sys_resource_cannot_be_gained(self):
+        # Root on this machine lacks CAP_SYS_RESOURCE: adding it cannot help,
+        # raising a hard rlimit stays EPERM.  Where the host has it, it works.
+        caps = security.DEFAULT_CAPS | {security.CAP_NAMES["SYS_RESOURCE"]}
+        got = self.confined_default(["rlimit"], caps=caps)
+        host_has_it = HOST_CAPS["CapBnd"] >> 24 & 1
+        self.assertEqual(got["rlimit"], "ok" if host_has_it else "EPERM")
+
+    def test_caps_alone_without_seccomp(self):
+        # seccomp=unconfined: the capability drop still refuses mount,
+        # swapon, reboot; calls needing no capability go through
+        got = probe_all(["mount", "swapon", "reboot", "add_key", "keyctl",
+                         "personality_bad", "perf_event_open"], caps=security.DEFAULT_CAPS)
+        for call in ("mount", "swapon", "reboot"):
+            self.assertEqual(got[call], "EPERM", call)
+        for call in ("add_key", "keyctl", "personality_bad", "perf_event_open"):
+            self.assertEqual(got[call], "ok", call)
+
+    def test_privileged_allows_everything(self):
+        got = probe_all(["mount", "swapon", "reboot", "add_key", "unshare", "bpf",
+                         "pivot_root"], caps=security.all_caps())
+        self.assertEqual(got, {"mount": "ok", "swapon": "EINVAL", "reboot": "EINVAL",
+                               "add_key": "ok", "unshare": "ok", "bpf": "ok",
+                               "pivot_root": "ENOENT"})
+
+    def test_pivot_root_stays_blocked(self):
+        # as in Docker: no capability re-allows pivot_root, only unconfined
+        caps = security.DEFAULT_CAPS | {security.CAP_SYS_ADMIN}
+        self.assertEqual(self.confined_default(["pivot_root"], caps=caps)["pivot_root"],
+                         "EPERM")
+
+    def test_no_new_privs_set_when_needed(self):
+        got = self.confined_default(["nnp"])
+        self.assertEqual(got["nnp"], "1")   # no CAP_SYS_ADMIN: seccomp needs it
+        caps = security.DEFAULT_CAPS | {security.CAP_SYS_ADMIN}
+        self.assertEqual(self.confined_default(["nnp"], caps=caps)["nnp"], "0")
+        got = probe_all(["nnp"], caps=caps, nnp=True)
+        self.assertEqual(got["nnp"], "1")   # --security-opt no-new-privileges
+
+    def test_custom_profile(self):
+        path = os.path.join(tempfile.mkdtemp(dir=support.WORK), "profile.json")
+        with open(path, "w") as f:
+            json.dump({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+                {"names": ["chroot"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+                {"names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": 22,
+                 "args": [{"index": 0, "value": 0xFFFFFFFF, "op": "SCMP_CMP_NE"}]},
+                {"names": ["setns"], "action": "SCMP_ACT_KILL_PROCESS"}]}, f)
+        caps = security.all_caps()
+        got = probe_all(["chroot", "personality", "personality_bad", "setns", "mount",
+                         "keyctl"], caps=caps, program=seccomp.load_profile(path, caps))
+        self.assertEqual(got, {"chroot": "EACCES", "personality": "ok",
+                               "personality_bad": "EINVAL", "setns": "SIGSYS",
+                               "mount": "ok", "keyctl": "ok"})
+
+    def test_busybox_works_under_the_filter(self):
+        script = ("mkdir -p /tmp/x && echo hi > /tmp/x/f && cat /tmp/x/f && "
+                  "ls / >/dev/null && ps >/dev/null && sleep 0.01 && echo done")
+        status, out = confined([BUSYBOX, "sh", "-c", script], caps=security.DEFAULT_CAPS,
+                               program=seccomp.default_program(security.DEFAULT_CAPS))
+        self.assertEqual((status, out.split()), (0, ["hi", "done"]), out)
+
+
+@support.requires_root
+class HygieneTest(unittest.TestCase):
+    def test_close_fds_except(self):
+        keep_r, keep_w = os.pipe()
+        extra = os.open("/dev/null", os.O_RDONLY)
+        self.addCleanup(os.close, extra)
+        self.addCleanup(os.close, keep_r)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                security.close_fds_except((0, 1, 2, keep_w))
+                fds = sorted(int(fd) for fd in os.listdir("/proc/self/fd"))
+                # listdir's own fd shows up as the lowest free number
+                os.write(keep_w, json.dumps(fds).encode())
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(keep_w)
+        fds = json.loads(os.read(keep_r, 4096))
+        os.waitpid(pid, 0)
+        self.assertNotIn(extra, [fd for fd in fds if fd != min(set(fds) - {0, 1, 2})])
+        self.assertIn(keep_w, fds)
+
+    def test_cloexec_mode_closes_at_exec(self):
+        extra = os.open("/dev/null", os.O_RDONLY)   # inheritable
+        self.addCleanup(os.close, extra)
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.dup2(w, 1)
+                security.close_fds_except((0, 1, 2), cloexec=True)
+                os.execv(BUSYBOX, [BUSYBOX, "ls", "/proc/self/fd"])
+            finally:
+                os._exit(127)
+        os.close(w)
+        out = os.read(r, 4096).decode().split()
+        os.close(r)
+        os.waitpid(pid, 0)
+        # 0-2 and the fd ls itself opens to list the directory
+        self.assertEqual(sorted(map(int, out))[:3], [0, 1, 2])
+        self.assertLessEqual(len(out), 4, out)
+
+    def test_dumpable_and_pdeathsig(self):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                security.set_dumpable(False)
+                security.set_parent_death_signal(signal.SIGKILL)
+                os.write(w, str(linux.prctl(3)).encode())   # PR_GET_DUMPABLE
+            finally:
+                os._exit(0)
+        os.close(w)
+        self.assertEqual(os.read(r, 16), b"0")
+        os.close(r)
+        os.waitpid(pid, 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
