@@ -277,9 +277,8 @@ def _command_in(argv):
         a = args.pop(0)
         if a == "--root":
             args = args[1:]
-        elif a.startswith("-"):
-            continue
-        return a if a in COMMANDS else None
+        elif not a.startswith("-"):
+            return a if a in COMMANDS else None
     return None
 
 

@@ -304,13 +304,13 @@ def find_executable(cmd, path):
                   "executable file not found in $PATH")
 
 
-def resolve_user(spec):
+def resolve_user(spec, root="/"):
     """(uid, gid, supplementary gids, home) from '', 'name', 'uid', 'uid:gid',
     'name:group', read from the container's /etc/passwd and /etc/group."""
     if not spec:
         spec = "0"
     user, _, group = spec.partition(":")
-    passwd = _read_db("/etc/passwd")
+    passwd = _read_db(os.path.join(root, "etc/passwd"))
     entry = None
     if user.isdigit():
         uid = int(user)
@@ -322,7 +322,7 @@ def resolve_user(spec):
         uid = int(entry[2])
     gid = int(entry[3]) if entry else 0
     home = entry[5] if entry and len(entry) > 5 and entry[5] else "/"
-    groups_db = _read_db("/etc/group")
+    groups_db = _read_db(os.path.join(root, "etc/group"))
     if group:
         if group.isdigit():
             gid = int(group)

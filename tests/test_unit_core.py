@@ -1,0 +1,408 @@
+"""Fast unit tests of the runtime's pure logic: the mount plan, resolving
+paths inside a root, flag parsing, state records and status, ps/inspect
+views, logs, user lookup.  No privileges needed."""
+
+import io
+import json
+import os
+import signal
+import tempfile
+import time
+import unittest
+from types import SimpleNamespace
+
+from tests import support  # noqa: F401  (puts the project on sys.path)
+from contain import cli, init, logs, mounts, runtime, spec, state, views
+from contain.errors import Conflict, NotFound, UsageError
+
+
+def plan_for(cfg=None, source=("bind", "/r"), files=None, version=2):
+    base = {"security": {}, "mounts": []}
+    base.update(cfg or {})
+    return mounts.build_plan(base, source, files or {}, version, [])
+
+
+class MountPlanTest(unittest.TestCase):
+    def test_order_private_first_root_then_filesystems_then_pivot_then_masks(self):
+        plan = plan_for()
+        kinds = [type(op).__name__ for op in plan]
+        self.assertEqual(kinds[:3], ["MakePrivate", "BindRoot", "MountOp"])
+        self.assertEqual(plan[2].target, "/proc")
+        pivot = kinds.index("PivotRoot")
+        self.assertTrue(all(k in ("Mask", "ReadOnly") for k in kinds[pivot + 1:]))
+        masked = [op.path for op in plan if isinstance(op, mounts.Mask)]
+        self.assertEqual(tuple(masked), mounts.MASKED_PATHS)
+        self.assertIn("/proc/kcore", masked)
+
+    def test_proc_flags_and_sys_read_only(self):
+        ops = {op.target: op for op in plan_for() if isinstance(op, mounts.MountOp)}
+        from contain import linux
+        self.assertEqual(ops["/proc"].flags, linux.MS_NOSUID | linux.MS_NOEXEC | linux.MS_NODEV)
+        self.assertTrue(ops["/sys"].flags & linux.MS_RDONLY)
+        self.assertIn("newinstance", ops["/dev/pts"].data)
+        self.assertIn("ptmxmode=0666", ops["/dev/pts"].data)
+
+    def test_privileged_skips_masks_and_read_only_sys(self):
+        plan = plan_for({"security": {"privileged": True}})
+        self.assertFalse([op for op in plan if isinstance(op, (mounts.Mask, mounts.ReadOnly))])
+
+    def test_read_only_root_is_remounted_last(self):
+        plan = plan_for({"read_only": True})
+        self.assertIsInstance(plan[-1], mounts.RemountRootReadOnly)
+
+    def test_user_mounts_come_before_pivot(self):
+        plan = plan_for({"mounts": [{"type": "tmpfs", "target": "/scratch", "data": "size=1m"}]})
+        names = [op.describe() for op in plan]
+        tmpfs = next(i for i, d in enumerate(names) if "/scratch" in d)
+        self.assertLess(tmpfs, next(i for i, op in enumerate(plan)
+                                    if isinstance(op, mounts.PivotRoot)))
+
+    def test_overlay_root_and_v1_cgroup_hierarchies(self):
+        plan = mounts.build_plan({"security": {}}, ("overlay", "lowerdir=a", "/l", 1), {}, 1,
+                                 [("memory", "memory"), ("cpu,cpuacct", "cpu,cpuacct")])
+        self.assertIsInstance(plan[1], mounts.OverlayRoot)
+        targets = [op.target for op in plan if isinstance(op, mounts.MountOp)]
+        self.assertIn("/sys/fs/cgroup/cpu,cpuacct", targets)
+
+    def test_every_op_describes_itself(self):
+        for op in plan_for({"read_only": True}, files={"/etc/hosts": "/x/hosts"}):
+            self.assertTrue(op.describe())
+            self.assertTrue(op.step())
+
+    def test_host_cgroup_hierarchies_parse(self):
+        text = ("cgroup /sys/fs/cgroup/cpu,cpuacct cgroup rw,nosuid,cpu,cpuacct 0 0\n"
+                "cgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n"
+                "cgroup /sys/fs/cgroup/systemd cgroup rw,name=systemd 0 0\n")
+        with tempfile.NamedTemporaryFile("w") as f:
+            f.write(text)
+            f.flush()
+            self.assertEqual(mounts.host_cgroup_v1_hierarchies(f.name),
+                             [("cpu,cpuacct", "cpu,cpuacct"), ("systemd", "name=systemd")])
+
+
+class ResolveInRootTest(unittest.TestCase):
+    def setUp(self):
+        self.root = tempfile.mkdtemp()
+        self.addCleanup(__import__("shutil").rmtree, self.root)
+        os.makedirs(os.path.join(self.root, "etc"))
+
+    def resolved(self, path, **kw):
+        fd = mounts.resolve_in_root(self.root, path, **kw)
+        try:
+            return os.readlink(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
+
+    def test_absolute_symlink_stays_inside(self):
+        os.symlink("/etc", os.path.join(self.root, "link"))
+        self.assertEqual(self.resolved("/link/new", follow=True),
+                         os.path.join(os.path.realpath(self.root), "etc/new"))
+
+    def test_dotdot_symlink_cannot_climb_out(self):
+        os.symlink("../../../../../../tmp", os.path.join(self.root, "up"))
+        self.assertEqual(self.resolved("/up/x", follow=True),
+                         os.path.join(os.path.realpath(self.root), "tmp/x"))
+        self.assertEqual(self.resolved("/../../etc"), os.path.realpath(self.root) + "/etc")
+
+    def test_symlink_refused_without_follow(self):
+        os.symlink("/", os.path.join(self.root, "proc"))
+        with self.assertRaises(OSError) as cm:
+            mounts.resolve_in_root(self.root, "/proc")
+        self.assertIn("symbolic link", str(cm.exception))
+
+    def test_missing_components_are_created_file_or_dir(self):
+        self.resolved("/a/b/c")
+        self.assertTrue(os.path.isdir(os.path.join(self.root, "a/b/c")))
+        self.resolved("/etc/hosts", kind="file")
+        self.assertTrue(os.path.isfile(os.path.join(self.root, "etc/hosts")))
+
+    def test_symlink_loop_is_an_error(self):
+        os.symlink("/loop", os.path.join(self.root, "loop"))
+        with self.assertRaises(OSError):
+            mounts.resolve_in_root(self.root, "/loop/x", follow=True)
+
+
+class SpecTest(unittest.TestCase):
+    def test_env_items_files_and_host_values(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".env") as f:
+            f.write("# c\nA=1\n\nB\n")
+            f.flush()
+            env = spec.parse_env(["C=3", "D", "E"], [f.name], host_env={"B": "hb", "D": "hd"})
+        self.assertEqual(env, ["A=1", "B=hb", "C=3", "D=hd"])
+        with self.assertRaises(UsageError):
+            spec.parse_env(["=x"], host_env={})
+
+    def test_merge_env_later_wins(self):
+        self.assertEqual(spec.merge_env(["A=1", "B=2"], ["B=3", "C=4"]), ["A=1", "B=3", "C=4"])
+
+    def test_signals(self):
+        self.assertEqual(spec.parse_signal("SIGTERM"), signal.SIGTERM)
+        self.assertEqual(spec.parse_signal("kill"), signal.SIGKILL)
+        self.assertEqual(spec.parse_signal("9"), 9)
+        self.assertEqual(spec.parse_signal("SIGRTMIN+1"), signal.SIGRTMIN + 1)
+        with self.assertRaises(UsageError):
+            spec.parse_signal("SIGNOPE")
+
+    def test_restart_policies(self):
+        self.assertEqual(spec.parse_restart("on-failure:3"), {"name": "on-failure", "max": 3})
+        self.assertEqual(spec.parse_restart("always"), {"name": "always", "max": 0})
+        for bad in ("sometimes", "always:3", "on-failure:x"):
+            with self.assertRaises(UsageError):
+                spec.parse_restart(bad)
+
+    def test_volumes_and_tmpfs(self):
+        m = spec.parse_volume("/tmp:/data:ro,rslave")
+        self.assertEqual((m["source"], m["target"], m["readonly"], m["propagation"]),
+                         (os.path.realpath("/tmp"), "/data", True, "rslave"))
+        for bad in ("relative:/x", "/tmp:rel", "/tmp", "/tmp:/x:bogus", "/does/not/exist:/x"):
+            with self.assertRaises(UsageError, msg=bad):
+                spec.parse_volume(bad)
+        t = spec.parse_tmpfs("/run:size=1m,exec")
+        from contain import linux
+        self.assertEqual(t["data"], "size=1m")
+        self.assertFalse(t["flags"] & linux.MS_NOEXEC)
+        with self.assertRaises(UsageError):
+            spec.parse_tmpfs("/run:weird")
+
+    def test_log_options(self):
+        self.assertEqual(spec.parse_log_opts(["max-size=1k", "max-file=2"]),
+                         {"max_size": 1024, "max_file": 2})
+        with self.assertRaises(UsageError):
+            spec.parse_log_opts(["max-file=0"])
+
+
+class CliTest(unittest.TestCase):
+    def parse(self, *argv):
+        return cli.build_parser(list(argv)).parse_args(list(argv))
+
+    def test_bare_v_is_verbose_and_v_with_value_is_a_volume(self):
+        ns = self.parse("run", "-v", "--rootfs", "/tmp", "--", "true")
+        self.assertTrue(cli.verbose_from(ns))
+        ns = self.parse("run", "-v", "/tmp:/x", "--rootfs", "/tmp", "true")
+        self.assertFalse(cli.verbose_from(ns))
+        self.assertEqual(ns.volume, ["/tmp:/x"])
+
+    def test_config_from_rootfs_and_command(self):
+        ns = self.parse("run", "--rootfs", "/tmp", "--hostname", "h", "-e", "A=1",
+                        "--", "sh", "-c", "echo -n")
+        cfg = cli.config_from(ns)
+        self.assertEqual(cfg["rootfs"], {"type": "dir", "path": "/tmp"})
+        self.assertEqual(cfg["argv"], ["sh", "-c", "echo -n"])
+        self.assertEqual(cfg["hostname"], "h")
+        self.assertEqual(cfg["env"], ["A=1"])
+
+    def test_image_form_and_flags_after_image_belong_to_the_command(self):
+        ns = self.parse("run", "--rm", "busybox", "ls", "-l", "--rm")
+        cfg = cli.config_from(ns)
+        self.assertEqual((cfg["image"], cfg["argv"]), ("busybox", ["ls", "-l", "--rm"]))
+
+    def test_bad_usage_is_a_usage_error(self):
+        with self.assertRaises(UsageError):
+            self.parse("run", "--no-such-flag")
+        with self.assertRaises(UsageError):
+            cli.config_from(self.parse("run", "--rm", "--restart", "always", "x"))
+
+    def test_only_the_named_subcommand_is_built(self):
+        self.assertEqual(cli._command_in(["--root", "/x", "ps", "-a"]), "ps")
+        p = cli.build_parser(["ps"])
+        sub = next(a for a in p._actions if a.dest == "command")
+        self.assertEqual(list(sub.choices), ["ps"])
+
+
+class StateTest(unittest.TestCase):
+    def setUp(self):
+        self.root = tempfile.mkdtemp()
+        self.addCleanup(__import__("shutil").rmtree, self.root)
+        self.store = state.Store(self.root)
+
+    def make(self, name, **st):
+        cid = state.new_id()
+        return self.store.create({"id": cid, "name": name, "created": state.now()}, st)
+
+    def test_status_is_derived_from_the_kernel(self):
+        c = self.make("a")
+        self.assertEqual(c.status, "created")
+        me = state.proc_start_time(os.getpid())[0]
+        c.state.update(pid=os.getpid(), start_time=me, boot_id=state.boot_id(),
+                       started_at=state.now())
+        self.assertEqual(c.status, "running")
+        c.state["start_time"] = me + 1  # pid reused by another process
+        self.assertEqual(c.status, "exited")
+        c.state.update(start_time=me, boot_id="another-boot")  # host rebooted
+        self.assertEqual(c.status, "exited")
+        self.assertEqual(c.exit_code, 255)  # died unrecorded
+        c.state.update(error="boom", started_at=None)
+        self.assertEqual(c.status, "dead")
+
+    def test_zombie_is_not_running(self):
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        time.sleep(0.05)
+        info = state.proc_start_time(pid)
+        self.assertFalse(state.process_alive(pid, info[0], state.boot_id()))
+        os.waitpid(pid, 0)
+
+    def test_find_by_name_prefix_and_errors(self):
+        a, b = self.make("alpha"), self.make("beta")
+        self.assertEqual(self.store.find("alpha").id, a.id)
+        self.assertEqual(self.store.find(b.id[:8]).id, b.id)
+        self.assertEqual(self.store.find(a.id).id, a.id)
+        with self.assertRaises(NotFound) as cm:
+            self.store.find("gamma")
+        self.assertEqual(str(cm.exception), "No such container: gamma")
+
+    def test_names_are_unique_and_valid(self):
+        self.make("web")
+        with self.assertRaises(Conflict):
+            self.make("web")
+        with self.assertRaises(UsageError):
+            self.make("-bad name")
+
+    def test_concurrent_creates_give_a_name_once(self):
+        pids = []
+        for _ in range(10):
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    self.make("same")
+                    os._exit(0)
+                except Conflict:
+                    os._exit(1)
+            pids.append(pid)
+        codes = [os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in pids]
+        self.assertEqual(sorted(codes), [0] + [1] * 9)
+
+    def test_atomic_write_leaves_no_temp_files(self):
+        c = self.make("x")
+        c.state["k"] = "v"
+        c.save()
+        self.assertEqual(sorted(os.listdir(c.dir)), ["config.json", "state.json"])
+        self.assertEqual(json.load(open(c.path("state.json")))["k"], "v")
+
+    def test_time_round_trip(self):
+        t = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".500000000Z"
+        self.assertAlmostEqual(state.parse_time(stamp), int(t) + 0.5, places=3)
+
+
+class ViewsTest(unittest.TestCase):
+    def test_human_durations(self):
+        self.assertEqual(views.human_duration(0.3), "Less than a second")
+        self.assertEqual(views.human_duration(5), "5 seconds")
+        self.assertEqual(views.human_duration(70), "About a minute")
+        self.assertEqual(views.human_duration(180), "3 minutes")
+        self.assertEqual(views.human_duration(3 * 3600), "3 hours")
+
+    def test_templates(self):
+        data = [{"ID": "abc", "Names": "web", "Status": "Up 3 seconds"}]
+        self.assertEqual(views.render_template("{{.ID}} {{.Names}} {{.Status}}", data),
+                         "abc web Up 3 seconds\n")
+        self.assertEqual(views.render_template("{{json .Names}}", data), '"web"\n')
+        self.assertEqual(views.render_template("table {{.ID}}\\t{{.Names}}", data),
+                         "ID\tNAMES\nabc\tweb\n")
+
+    def test_status_words(self):
+        c = SimpleNamespace(status="exited", exit_code=137, state={
+            "finished_at": state.now(), "started_at": state.now()})
+        self.assertRegex(views.status_text(c), r"^Exited \(137\) (Less than a second|\d seconds) ago$")
+
+    def test_inspect_path_format(self):
+        item = {"State": {"Status": "running", "OOMKilled": False}}
+        self.assertEqual(views.render_path("{{.State.Status}} {{.State.OOMKilled}}", item),
+                         "running false")
+
+
+class LogsTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp()
+        self.addCleanup(__import__("shutil").rmtree, self.dir)
+        self.path = os.path.join(self.dir, "container.log")
+
+    def test_lines_streams_and_partial_lines(self):
+        w = logs.LogWriter(self.path)
+        w.write("stdout", b"one\ntw")
+        w.write("stderr", b"err\n")
+        w.write("stdout", b"o\n")
+        w.close()
+        entries = list(logs.read_entries(self.path))
+        self.assertEqual([(e["stream"], e["log"]) for e in entries],
+                         [("stdout", "one\n"), ("stderr", "err\n"), ("stdout", "two\n")])
+
+    def test_rotation_bounds_the_size(self):
+        w = logs.LogWriter(self.path, max_size=1000, max_file=2)
+        for i in range(100):
+            w.write("stdout", b"line %d\n" % i)
+        w.close()
+        self.assertEqual(sorted(os.listdir(self.dir)), ["container.log", "container.log.1"])
+        total = sum(os.path.getsize(os.path.join(self.dir, n)) for n in os.listdir(self.dir))
+        self.assertLessEqual(total, 2000)
+        last = list(logs.read_entries(self.path))[-1]
+        self.assertEqual(last["log"], "line 99\n")
+
+    def test_show_tail_and_timestamps(self):
+        w = logs.LogWriter(self.path)
+        w.write("stdout", b"a\nb\nc\n")
+        w.close()
+        r, wfd = os.pipe()
+        logs.show(self.path, wfd, wfd, tail=2, timestamps=True)
+        os.close(wfd)
+        out = os.read(r, 4096).decode()
+        os.close(r)
+        lines = out.splitlines()
+        self.assertEqual(len(lines), 2)
+        self.assertRegex(lines[0], r"^\d{4}-\d\d-\d\dT\S+Z b$")
+
+    def test_since(self):
+        now = 1_000_000.0
+        self.assertEqual(logs.parse_since("10m", now), now - 600)
+        self.assertEqual(logs.parse_since("1500.5"), 1500.5)
+        with self.assertRaises(UsageError):
+            logs.parse_since("yesterday")
+
+
+class ChildLogicTest(unittest.TestCase):
+    def setUp(self):
+        self.root = tempfile.mkdtemp()
+        self.addCleanup(__import__("shutil").rmtree, self.root)
+        os.makedirs(os.path.join(self.root, "etc"))
+        with open(os.path.join(self.root, "etc/passwd"), "w") as f:
+            f.write("root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n")
+        with open(os.path.join(self.root, "etc/group"), "w") as f:
+            f.write("root:x:0:\nwheel:x:10:app\napp:x:1000:\n")
+
+    def test_user_lookup(self):
+        self.assertEqual(init.resolve_user("", self.root), (0, 0, [], "/root"))
+        self.assertEqual(init.resolve_user("app", self.root), (1000, 1000, [10, 1000], "/home/app"))
+        self.assertEqual(init.resolve_user("1234:55", self.root), (1234, 55, [55], "/"))
+        self.assertEqual(init.resolve_user("app:wheel", self.root)[1], 10)
+        with self.assertRaises(LookupError):
+            init.resolve_user("nobody-here", self.root)
+
+    def test_exit_codes_of_wait_statuses(self):
+        self.assertEqual(runtime.exit_code_of(3 << 8), 3)
+        self.assertEqual(runtime.exit_code_of(signal.SIGKILL), 137)
+        self.assertEqual(runtime.exit_code_of(signal.SIGTERM), 143)
+
+    def test_find_executable_rules(self):
+        with self.assertRaises(init.Failure) as cm:
+            init.find_executable("surely-not-a-command", "/nonexistent")
+        self.assertEqual(cm.exception.code, 127)
+        self.assertEqual(init.find_executable("sh", "/nonexistent:/bin"), "/bin/sh")
+
+    def test_error_report_format(self):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            init._report(w, "mount /proc", OSError(13, "Permission denied"), 125)
+        os.close(w)
+        data = os.read(r, 4096)
+        os.close(r)
+        os.waitpid(pid, 0)
+        with self.assertRaises(Exception) as cm:
+            runtime._child_failed(pid, data)
+        self.assertEqual(str(cm.exception), "mount /proc: Permission denied")
+
+
+if __name__ == "__main__":
+    unittest.main()
