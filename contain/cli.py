@@ -359,10 +359,368 @@ def _build_exec(sp):
 
 
 # ---- image commands
+def _image_store(store):
+    from .images import ImageStore
+    return ImageStore(store.root)
+
+
+def _image_in_use(store):
+    """in_use(image_id) for rmi/prune: does a container (in any state) use it?"""
+    def in_use(image_id):
+        return any((c.config.get("rootfs") or {}).get("image_id") == image_id
+                   for c in store.all())
+    return in_use
+
+
+def cmd_load(ns, store, log):
+    source = ns.input or ns.source or "-"
+    if source == "-" and sys.stdin.isatty():
+        raise UsageError("requested load from stdin, but stdin is a terminal: "
+                         "use -i FILE or redirect")
+    for ref, image_id in _image_store(store).load(source, platform=ns.platform, log=log):
+        print(f"Loaded image: {ref}" if ref else f"Loaded image ID: {image_id}")
+    return 0
+
+
+def cmd_import(ns, store, log):
+    from .images import parse_changes
+    section = parse_changes(ns.change)
+    print(_image_store(store).import_tarball(ns.file, ns.reference, log=log, config=section,
+                                             message=ns.message))
+    return 0
+
+
+def cmd_images(ns, store, log):
+    from . import views
+    from .images import image_rows
+    images = _image_store(store).list()
+    if ns.quiet:
+        ids = [i.id if ns.no_trunc else i.short_id for i in images]
+        print("".join(i + "\n" for i in ids), end="")
+        return 0
+    rows = image_rows(images, ns.no_trunc, match=ns.reference)
+    if ns.format:
+        print(views.render_template(ns.format, rows), end="")
+        return 0
+    print(views.table((("REPOSITORY", "Repository"), ("TAG", "Tag"), ("IMAGE ID", "ID"),
+                       ("CREATED", "CreatedSince"), ("SIZE", "Size")), rows), end="")
+    return 0
+
+
+def cmd_rmi(ns, store, log):
+    images, code = _image_store(store), 0
+    for ref in ns.images:
+        try:
+            for line in images.remove(ref, force=ns.force, in_use=_image_in_use(store)):
+                print(line)
+        except UsageError:
+            raise
+        except ContainError as e:
+            print(f"Error response from daemon: {e}", file=sys.stderr)
+            code = 1
+    return code
+
+
+def cmd_tag(ns, store, log):
+    _image_store(store).tag(ns.source, ns.target)
+    return 0
+
+
+def cmd_image_inspect(ns, store, log):
+    import json
+    from . import views
+    images = _image_store(store)
+    items = [images.inspect(ref) for ref in ns.images]
+    if ns.format:
+        print("\n".join(views.render_path(ns.format, item) for item in items))
+    else:
+        print(json.dumps(items, indent=4))
+    return 0
+
+
+def cmd_save(ns, store, log):
+    out = ns.output or "-"
+    if out == "-" and sys.stdout.isatty():
+        raise UsageError("cowardly refusing to save to a terminal: use -o FILE or redirect")
+    _image_store(store).save(ns.images, out)
+    return 0
+
+
+def cmd_image_prune(ns, store, log):
+    from .images import human_size
+    deleted, freed = _image_store(store).prune(in_use=_image_in_use(store))
+    if deleted:
+        print("Deleted Images:\n" + "".join(f"deleted: {i}\n" for i in deleted), end="")
+    print(f"Total reclaimed space: {human_size(freed)}")
+    return 0
+
+
+def _build_load(sp):
+    sp.add_argument("-i", "--input", metavar="FILE",
+                    help="read from a tar archive or OCI layout directory (default: stdin)")
+    sp.add_argument("-q", "--quiet", action="store_true", help="(accepted for Docker)")
+    sp.add_argument("-v", "--verbose", action="store_true", help="say what is done per layer")
+    sp.add_argument("--platform", metavar="OS/ARCH[/VARIANT]",
+                    help="from a multi-platform image, load this one (default: the host's)")
+    sp.add_argument("source", nargs="?", metavar="FILE|DIR|-")
+    sp.set_defaults(func=cmd_load)
+
+
+def _build_import(sp):
+    sp.add_argument("-c", "--change", action="append", default=[], metavar="INSTRUCTION",
+                    help="apply a Dockerfile instruction: CMD, ENTRYPOINT, ENV, EXPOSE, "
+                         "LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR")
+    sp.add_argument("-m", "--message", help="a commit message for the image's history")
+    sp.add_argument("-v", "--verbose", action="store_true")
+    sp.add_argument("file", metavar="FILE|-")
+    sp.add_argument("reference", nargs="?", metavar="REPOSITORY[:TAG]")
+    sp.set_defaults(func=cmd_import)
+
+
+def _build_images(sp):
+    sp.add_argument("-a", "--all", action="store_true", help="(accepted for Docker)")
+    sp.add_argument("-q", "--quiet", action="store_true", help="only image IDs")
+    sp.add_argument("--no-trunc", action="store_true")
+    sp.add_argument("--format", help="a Go-template subset, e.g. '{{.Repository}}:{{.Tag}}'")
+    sp.add_argument("reference", nargs="?", metavar="REPOSITORY[:TAG]")
+    sp.set_defaults(func=cmd_images)
+
+
+def _build_rmi(sp):
+    sp.add_argument("-f", "--force", action="store_true",
+                    help="untag an image even if a container uses it")
+    sp.add_argument("images", nargs="+")
+    sp.set_defaults(func=cmd_rmi)
+
+
+def _build_tag(sp):
+    sp.add_argument("source", metavar="SOURCE_IMAGE[:TAG]")
+    sp.add_argument("target", metavar="TARGET_IMAGE[:TAG]")
+    sp.set_defaults(func=cmd_tag)
+
+
+def _build_save(sp):
+    sp.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
+    sp.add_argument("images", nargs="+")
+    sp.set_defaults(func=cmd_save)
+
+
+def _build_image_inspect(sp):
+    sp.add_argument("-f", "--format")
+    sp.add_argument("images", nargs="+")
+    sp.set_defaults(func=cmd_image_inspect)
+
+
+def _build_image(sp):
+    sub = sp.add_subparsers(dest="image_command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    for name, aliases, helptext, build in (
+            ("ls", ["list"], "list images", _build_images),
+            ("inspect", [], "show images as JSON", _build_image_inspect),
+            ("rm", ["remove"], "remove images", _build_rmi),
+            ("load", [], "load images from a docker-archive or OCI layout", _build_load),
+            ("import", [], "make an image of a root filesystem tarball", _build_import),
+            ("save", [], "write images to a docker-archive", _build_save),
+            ("tag", [], "tag an image", _build_tag)):
+        build(sub.add_parser(name, aliases=aliases, help=helptext))
+    p = sub.add_parser("prune", help="remove untagged images no container uses")
+    p.add_argument("-f", "--force", action="store_true", help="(no prompt is ever shown)")
+    p.set_defaults(func=cmd_image_prune)
+
+
+IMAGE_COMMANDS = {
+    "images": ("list images", _build_images),
+    "load": ("load images from a docker-archive or OCI layout (file, dir or -)",
+             _build_load),
+    "import": ("make an image of a root filesystem tarball", _build_import),
+    "rmi": ("remove images", _build_rmi),
+    "tag": ("tag an image", _build_tag),
+    "save": ("write images to a docker-archive (also an OCI layout)", _build_save),
+    "image": ("manage images (ls, inspect, rm, load, import, save, tag, prune)", _build_image),
+}
 
 # ---- resource commands
+def cmd_stats(ns, store, log):
+    from . import resources
+    return resources.show_stats(store, ns.containers, all=ns.all, stream=not ns.no_stream,
+                                fmt=ns.format, no_trunc=ns.no_trunc)
+
+
+def cmd_update(ns, store, log):
+    from . import resources
+    changes = resources.changes_from_flags(ns)
+    if not changes:
+        raise UsageError("You must provide one or more flags when using this command.")
+    code = 0
+    for ref in ns.containers:
+        try:
+            resources.update_container(store, ref, changes, log)
+            print(ref)
+        except UsageError:
+            raise
+        except ContainError as e:
+            print(f"Error response from daemon: {e}", file=sys.stderr)
+            code = 1
+    return code
+
+
+def cmd_info(ns, store, log):
+    from . import resources
+    info = resources.system_info(store)
+    if ns.format == "json":
+        import json
+        print(json.dumps(info, indent=1, sort_keys=True))
+        return 0
+    if ns.format:
+        raise UsageError(f"unsupported --format {ns.format!r}: use json")
+    print(resources.info_text(info))
+    for warning in info["warnings"]:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    return 0
+
+
+def _build_stats(sp):
+    sp.add_argument("-a", "--all", action="store_true",
+                    help="show all containers (default: running ones)")
+    sp.add_argument("--no-stream", action="store_true", help="print one sample and exit")
+    sp.add_argument("--no-trunc", action="store_true")
+    sp.add_argument("--format", help="table (default) or json")
+    sp.add_argument("containers", nargs="*")
+    sp.set_defaults(func=cmd_stats)
+
+
+def _build_update(sp):
+    sp.add_argument("-m", "--memory")
+    sp.add_argument("--memory-reservation")
+    sp.add_argument("--memory-swap")
+    sp.add_argument("--cpus")
+    sp.add_argument("--cpu-period")
+    sp.add_argument("--cpu-quota")
+    sp.add_argument("-c", "--cpu-shares")
+    sp.add_argument("--cpuset-cpus")
+    sp.add_argument("--cpuset-mems")
+    sp.add_argument("--pids-limit")
+    sp.add_argument("--blkio-weight")
+    sp.add_argument("containers", nargs="+")
+    sp.set_defaults(func=cmd_update)
+
+
+def _build_info(sp):
+    sp.add_argument("-f", "--format", help="json")
+    sp.set_defaults(func=cmd_info)
+
+
+RESOURCE_COMMANDS = {
+    "stats": ("display containers' resource usage", _build_stats),
+    "update": ("update containers' resource limits", _build_update),
+    "info": ("display system-wide information", _build_info),
+}
 
 # ---- network commands
+def cmd_network_create(ns, store, log):
+    from . import network
+    opts = dict(o.partition("=")[::2] for o in ns.opt)
+    if ns.driver != "bridge":
+        raise UsageError(f"network driver {ns.driver!r} is not supported: only bridge")
+    net = network.NetworkStore(store.root).create(
+        ns.name, subnet=ns.subnet, gateway=ns.gateway,
+        bridge=opts.get("com.docker.network.bridge.name"),
+        mtu=opts.get("com.docker.network.driver.mtu"),
+        labels=dict(label.partition("=")[::2] for label in ns.label))
+    print(net["id"])
+    return 0
+
+
+def cmd_network_ls(ns, store, log):
+    from . import network
+    from .views import table
+    nets = network.NetworkStore(store.root).list()
+    if ns.quiet:
+        print("".join((n["id"] if ns.no_trunc else n["id"][:12]) + "\n" for n in nets), end="")
+        return 0
+    rows = [{"id": n["id"] if ns.no_trunc else n["id"][:12], "name": n["name"],
+             "driver": n["driver"], "subnet": n["subnet"], "scope": "local"} for n in nets]
+    print(table((("NETWORK ID", "id"), ("NAME", "name"), ("DRIVER", "driver"),
+                 ("SUBNET", "subnet"), ("SCOPE", "scope")), rows), end="")
+    return 0
+
+
+def cmd_network_inspect(ns, store, log):
+    import json
+    from . import network
+    nets = network.NetworkStore(store.root)
+    print(json.dumps([nets.inspect(name) for name in ns.networks], indent=4))
+    return 0
+
+
+def cmd_network_rm(ns, store, log):
+    from . import network
+    nets, code = network.NetworkStore(store.root), 0
+    for name in ns.networks:
+        try:
+            nets.remove(name)
+            print(name)
+        except ContainError as e:
+            print(f"Error response from daemon: {e}", file=sys.stderr)
+            code = 1
+    return code
+
+
+def cmd_network_prune(ns, store, log):
+    from . import network
+    removed = network.NetworkStore(store.root).prune()
+    if removed:
+        print("Deleted Networks:\n" + "".join(name + "\n" for name in removed), end="")
+    return 0
+
+
+def cmd_port(ns, store, log):
+    from . import network
+    c = store.find(ns.container)
+    lines = network.port_lines(c.state.get("network") if c.running else None, ns.port)
+    if ns.port and not lines:
+        raise ContainError(f"No public port '{ns.port}' published for {c.name}")
+    print("".join(line + "\n" for line in lines), end="")
+    return 0
+
+
+def _build_network(sp):
+    sub = sp.add_subparsers(dest="network_command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    p = sub.add_parser("create", help="create a bridge network")
+    p.add_argument("-d", "--driver", default="bridge")
+    p.add_argument("--subnet", help="e.g. 10.89.5.0/24 (default: the next free 10.89.N.0/24)")
+    p.add_argument("--gateway", help="default: the subnet's first address")
+    p.add_argument("-o", "--opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="com.docker.network.bridge.name, com.docker.network.driver.mtu")
+    p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_network_create)
+    p = sub.add_parser("ls", aliases=["list"], help="list networks")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--no-trunc", action="store_true")
+    p.set_defaults(func=cmd_network_ls)
+    p = sub.add_parser("inspect", help="show networks as JSON")
+    p.add_argument("networks", nargs="+")
+    p.set_defaults(func=cmd_network_inspect)
+    p = sub.add_parser("rm", aliases=["remove"], help="remove networks")
+    p.add_argument("networks", nargs="+")
+    p.set_defaults(func=cmd_network_rm)
+    p = sub.add_parser("prune", help="remove unused networks")
+    p.add_argument("-f", "--force", action="store_true", help="(no prompt is ever shown)")
+    p.set_defaults(func=cmd_network_prune)
+
+
+def _build_port(sp):
+    sp.add_argument("container")
+    sp.add_argument("port", nargs="?", metavar="PRIVATE_PORT[/PROTO]")
+    sp.set_defaults(func=cmd_port)
+
+
+NETWORK_COMMANDS = {
+    "network": ("manage networks (create, ls, inspect, rm, prune)", _build_network),
+    "port": ("list a container's published ports", _build_port),
+}
 
 
 COMMANDS = {
@@ -377,6 +735,9 @@ COMMANDS = {
     "logs": ("show a container's output", _build_logs),
     "inspect": ("show containers as JSON", _build_inspect),
     "exec": ("run a command in a running container", _build_exec),
+    **RESOURCE_COMMANDS,
+    **NETWORK_COMMANDS,
+    **IMAGE_COMMANDS,
 }
 
 

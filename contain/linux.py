@@ -367,9 +367,9 @@ BPF_F_ALLOW_MULTI = 2
 def bpf(cmd, attr):
     """bpf(2) with attr, a bytes-like union bpf_attr (copied; returns (result, bytes))."""
     buf = ctypes.create_string_buffer(bytes(attr), len(attr))
-    nr = _BPF.get(platform.machine())
+    nr = _BPF.get(os.uname().machine)
     if nr is None:
-        raise OSError(38, f"bpf: unsupported architecture {platform.machine()}")
+        raise OSError(38, f"bpf: unsupported architecture {os.uname().machine}")
     r = _check(libc.syscall(ctypes.c_long(nr), ctypes.c_int(cmd), buf,
                             ctypes.c_uint(len(attr))), f"bpf({cmd})")
     return r, buf.raw

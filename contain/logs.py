@@ -32,23 +32,34 @@ class LogWriter:
                                            self.partial[stream][MAX_LINE:])
             out.append(self._entry(stream, piece))
         if out:
-            self._append(b"".join(out))
+            self._append(out)
 
     def flush(self):
         for stream in ("stdout", "stderr"):
             if self.partial[stream]:
-                self._append(self._entry(stream, self.partial[stream]))
+                self._append([self._entry(stream, self.partial[stream])])
                 self.partial[stream] = b""
 
     def _entry(self, stream, raw):
         return (json.dumps({"log": raw.decode(errors="replace"), "stream": stream,
                             "time": now()}) + "\n").encode()
 
-    def _append(self, data):
-        if self.max_size > 0 and self.size + len(data) > self.max_size and self.size:
-            self._rotate()
-        os.write(self.fd, data)
-        self.size += len(data)
+    def _append(self, entries):
+        """Write entries (a list of encoded lines), rotating between them."""
+        batch = []
+        for data in entries:
+            if (self.max_size > 0 and self.size + len(data) > self.max_size
+                    and (self.size or batch)):
+                self._flush_batch(batch)
+                batch = []
+                self._rotate()
+            batch.append(data)
+            self.size += len(data)
+        self._flush_batch(batch)
+
+    def _flush_batch(self, batch):
+        if batch:
+            os.write(self.fd, b"".join(batch))
 
     def _rotate(self):
         os.close(self.fd)
@@ -61,7 +72,7 @@ class LogWriter:
                     os.rename(src, f"{self.path}.{i}")
         self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
                           0o640)
-        self.size = 0
+        self.size = 0  # the caller counts what it writes next
 
     def close(self):
         self.flush()
@@ -112,9 +123,13 @@ def format_entry(entry, timestamps):
 
 
 def show(path, out_fd, err_fd, tail=None, since=None, timestamps=False,
-         follow=False, still_running=lambda: False):
-    """Print the log (Docker's `logs`): --tail, --since, -t, -f."""
-    entries = list(read_entries(path))
+         follow=False, still_running=lambda: False, offset=0):
+    """Print the log (Docker's `logs`): --tail, --since, -t, -f.  With an
+    offset (`start -a`), only what was written after it is shown."""
+    if offset:
+        entries = []
+    else:
+        entries = list(read_entries(path))
     if since is not None:
         entries = [e for e in entries if parse_time(e["time"]) >= since]
     if tail is not None:
@@ -126,7 +141,8 @@ def show(path, out_fd, err_fd, tail=None, since=None, timestamps=False,
     # follow: read what is appended, reopening after a rotation
     f = open(path, "rb") if os.path.exists(path) else None
     if f:
-        f.seek(0, os.SEEK_END)
+        size = os.fstat(f.fileno()).st_size
+        f.seek(offset if offset and offset <= size else size)
     ino = os.fstat(f.fileno()).st_ino if f else None
     idle_after_exit = 0
     while True:

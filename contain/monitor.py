@@ -48,6 +48,11 @@ def launch(store, c, log=None):
 
 
 def _become_monitor(store, c, notify_fd, log):
+    # Nothing of the CLI stays open here: above all not its copy of the
+    # container lock (the lock lives as long as any copy of its fd does).
+    # The CLI keeps holding the lock until we report.
+    os.closerange(3, notify_fd)
+    os.closerange(notify_fd + 1, 1 << 16)
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
@@ -69,8 +74,6 @@ def monitor(store, c, notify_fd):
                             logcfg.get("max_file", 3))
     policy = c.config.get("restart") or {"name": "no", "max": 0}
     tty = c.config.get("tty", False)
-    c.state.update(monitor_pid=os.getpid(), restart_count=c.state.get("restart_count", 0),
-                   stop_requested=False)
     first = True
     while True:
         try:
@@ -80,8 +83,7 @@ def monitor(store, c, notify_fd):
                 _notify(notify_fd, b"error\0%d\0%s" % (e.exit_code, str(e).encode()))
                 runtime.cleanup_after_exit(store, c)
                 return
-            c.state.update(error=str(e), pid=0, finished_at=runtime.now())
-            c.save()
+            c.update(error=str(e), pid=0, finished_at=runtime.now())
             writer.write("stderr", f"contain: restart failed: {e}\n".encode())
             break
         first = False
@@ -90,14 +92,12 @@ def monitor(store, c, notify_fd):
         c.reload()
         if not _should_restart(policy, c, code):
             break
-        c.state["restart_count"] = c.state.get("restart_count", 0) + 1
-        c.state["restarting"] = True
-        c.save()
-        time.sleep(min(0.1 * 2 ** min(c.state["restart_count"], 6), 5))
+        count = c.state.get("restart_count", 0) + 1
+        c.update(restart_count=count, restarting=True)
+        time.sleep(min(0.1 * 2 ** min(count, 6), 5))
         c.reload()
         if c.state.get("stop_requested"):
-            c.state["restarting"] = False
-            c.save()
+            c.update(restarting=False)
             break
     writer.close()
     if c.config.get("auto_remove"):
@@ -130,6 +130,7 @@ def _run_once(store, c, writer, tty, notify_fd):
         os.close(err_w)
         os.close(devnull)
     if notify_fd is not None:
+        c.lock_held = False  # the CLI lets go of the lock once we report
         _notify(notify_fd, NOTIFY_OK)
     sel = selectors.DefaultSelector()
     streams = {out_r: "stdout", err_r: "stderr"}

@@ -1,21 +1,17 @@
-"""The resource commands: `stats`, `update`, `info`.
+"""The resource commands behind `stats`, `update` and `info`.
 
-Each cmd_* function is what the CLI calls for its subcommand (see the
-"resource commands" section of cli.py): it finds the containers, asks
-contain.cgroups for numbers or changes, and prints like docker does.
+The CLI's thin cmd_* functions (the "resource commands" section of cli.py)
+call these: they find the containers, ask contain.cgroups for numbers or
+changes, and format them like docker does.
 """
 
 import os
 import sys
 import time
 
-from .errors import ContainError, UsageError
+from .errors import UsageError
 
 STATS_INTERVAL = 1.0    # seconds between the two samples behind CPU %
-
-UPDATE_FLAGS = ("memory", "memory_reservation", "memory_swap", "cpus", "cpu_period",
-                "cpu_quota", "cpu_shares", "cpuset_cpus", "cpuset_mems", "pids_limit",
-                "blkio_weight")
 
 
 def _cgroup(c):
@@ -24,10 +20,10 @@ def _cgroup(c):
 
 
 # -------------------------------------------------------------------- stats
-def _targets(ns, store):
-    if ns.containers:
-        return [(ref, store.find(ref)) for ref in ns.containers]
-    return [(c.name, c) for c in store.all() if ns.all or c.running]
+def _targets(refs, all, store):
+    if refs:
+        return [(ref, store.find(ref)) for ref in refs]
+    return [(c.name, c) for c in store.all() if all or c.running]
 
 
 def _net(c):
@@ -75,29 +71,34 @@ def _render(rows, fmt, no_trunc):
     return stats_table(rows)
 
 
-def cmd_stats(ns, store, log):
-    """`contain stats [-a] [--no-stream] [--format json] [CONTAINER...]`."""
+def show_stats(store, refs=(), all=False, stream=True, fmt=None, no_trunc=False,
+               out=None):
+    """`contain stats`: usage of the named containers (default: the running
+    ones, or every one with all=True), one table (or JSON lines) per second;
+    stream=False prints one and returns.  CPU % needs two samples, so even
+    one table takes STATS_INTERVAL."""
     from .cgroups import host_memory
-    fmt = (ns.format or "table").strip()
+    out = out or sys.stdout
+    fmt = (fmt or "table").strip()
     if fmt not in ("table", "json"):
         raise UsageError(f"unsupported --format {fmt!r}: use table or json")
-    targets = _targets(ns, store)
+    targets = _targets(refs, all, store)
     host_mem = host_memory()
     prev = _samples(targets)
     while True:
         time.sleep(STATS_INTERVAL)
         cur = _samples(targets)
-        text = _render(_rows(targets, prev, cur, host_mem), fmt, ns.no_trunc)
-        if ns.no_stream:
-            sys.stdout.write(text)
+        text = _render(_rows(targets, prev, cur, host_mem), fmt, no_trunc)
+        if not stream:
+            out.write(text)
             return 0
-        if fmt == "table" and sys.stdout.isatty():
+        if fmt == "table" and out.isatty():
             text = "\033[2J\033[H" + text      # redraw in place, like docker
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        out.write(text)
+        out.flush()
         prev = cur
-        if not ns.containers:
-            targets = _targets(ns, store)  # follow containers that start/stop
+        if not refs:
+            targets = _targets(refs, all, store)  # follow containers that start/stop
 
 
 # ------------------------------------------------------------------- update
@@ -153,24 +154,6 @@ def update_container(store, ref, changes, log=None):
     return c
 
 
-def cmd_update(ns, store, log):
-    """`contain update [flags] CONTAINER...`: change limits, even while running."""
-    changes = changes_from_flags(ns)
-    if not changes:
-        raise UsageError("You must provide one or more flags when using this command.")
-    code = 0
-    for ref in ns.containers:
-        try:
-            update_container(store, ref, changes, log)
-            print(ref)
-        except UsageError:
-            raise
-        except ContainError as e:
-            print(f"Error response from daemon: {e}", file=sys.stderr)
-            code = 1
-    return code
-
-
 # --------------------------------------------------------------------- info
 def system_info(store):
     """Container counts and the cgroup facts, as a dict."""
@@ -187,23 +170,13 @@ def system_info(store):
     return info
 
 
-def cmd_info(ns, store, log):
-    """`contain info [--format json]`."""
+def info_text(info):
+    """docker info-like text for system_info()'s dict (warnings separate)."""
     from .cgroups import bytes_size, info_lines
-    info = system_info(store)
-    if ns.format == "json":
-        import json
-        print(json.dumps(info, indent=1, sort_keys=True))
-        return 0
-    if ns.format:
-        raise UsageError(f"unsupported --format {ns.format!r}: use json")
     lines = [f"Containers: {info['containers']}", f" Running: {info['running']}",
              f" Paused: {info['paused']}", f" Stopped: {info['stopped']}",
              f"Contain Root Dir: {info['state_root']}"]
     lines += info_lines(info)
     lines += [f"Kernel Version: {info['kernel']}", f"CPUs: {info['cpus']}",
               f"Total Memory: {bytes_size(info['memory'])}"]
-    print("\n".join(lines))
-    for warning in info["warnings"]:
-        print(f"WARNING: {warning}", file=sys.stderr)
-    return 0
+    return "\n".join(lines)

@@ -378,18 +378,18 @@ def exit_code_of(status):
 
 def record_started(c, proc, netinfo=None):
     info = state.proc_start_time(proc.pid)
-    c.state.update(pid=proc.pid, start_time=info[0] if info else None,
-                   boot_id=state.boot_id(), started_at=now(), finished_at=None,
-                   exit_code=None, error=None, oom_killed=False, restarting=False)
+    fields = dict(pid=proc.pid, start_time=info[0] if info else None,
+                  boot_id=state.boot_id(), started_at=now(), finished_at=None,
+                  exit_code=None, error=None, oom_killed=False, restarting=False,
+                  monitor_pid=os.getpid())
     if netinfo is not None:
-        c.state["network"] = netinfo
-    c.save()
+        fields["network"] = netinfo
+    c.update(**fields)
 
 
 def record_exit(c, code, oom=False):
-    c.state.update(pid=0, finished_at=now(), exit_code=code, oom_killed=bool(oom),
-                   restarting=False)
-    c.save()
+    c.update(pid=0, finished_at=now(), exit_code=code, oom_killed=bool(oom),
+             restarting=False)
 
 
 # ------------------------------------------------------------- networking
@@ -514,12 +514,11 @@ def wait_gone(c, timeout):
 def stop(store, ref, timeout=None, log=None):
     """Docker's stop: StopSignal, wait `timeout` seconds, then SIGKILL."""
     c = store.find(ref)
+    # asked even when not running: a container between two restarts must
+    # not be restarted again
+    c.update(stop_requested=True)
     if not c.running:
         return c
-    with store.container_lock(c.id):
-        c.reload()
-        c.state["stop_requested"] = True
-        c.save()
     if timeout is None:
         timeout = c.config.get("stop_timeout", 10)
     sig = c.config.get("stop_signal") or signal.SIGTERM
@@ -608,7 +607,6 @@ def run_attached(store, c, log=None, interactive=False, tty=False):
     devnull = None
     if not interactive:
         devnull = stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-    c.state["monitor_pid"] = os.getpid()
     with SignalForwarder() as forwarder:
         try:
             proc = start_process(store, c, log, stdio=(stdin, 1, 2), tty=tty)
@@ -666,7 +664,11 @@ def create_and_start(store, cfg, log=None):
     c = create_container(store, cfg, log)
     try:
         from . import monitor
-        return monitor.launch(store, c, log)
+        with store.container_lock(c.id):
+            c.lock_held = True  # the monitor records the start under our lock
+            c = monitor.launch(store, c, log)
+            c.lock_held = False
+        return c
     except BaseException:
         _remove_quietly(store, c)
         raise
@@ -705,11 +707,23 @@ def start(store, ref, attach=False, log=None):
         if c.running:
             return 0 if attach else c
         c.state.update(stop_requested=False, error=None)
+        c.save()
+        offset = log_size(c)
+        c.lock_held = True  # the monitor records the start under our lock
         c = monitor.launch(store, c, log)
+        c.lock_held = False
     if not attach:
         return c
-    show_logs(store, c.id, follow=True)
+    show_logs(store, c.id, follow=True, offset=offset)
     return wait(store, c.id)
+
+
+def log_size(c):
+    from .logs import LOG_NAME
+    try:
+        return os.path.getsize(c.path(LOG_NAME))
+    except FileNotFoundError:
+        return 0
 
 
 def kill(store, ref, sig):
@@ -734,7 +748,7 @@ def wait(store, ref):
             return c.exit_code
 
 
-def show_logs(store, ref, follow=False, tail=None, since=None, timestamps=False):
+def show_logs(store, ref, follow=False, tail=None, since=None, timestamps=False, offset=0):
     from . import logs
     c = store.find(ref)
 
@@ -745,7 +759,8 @@ def show_logs(store, ref, follow=False, tail=None, since=None, timestamps=False)
             return False
         return c.running
     logs.show(c.path(logs.LOG_NAME), 1, 2, tail=tail, since=logs.parse_since(since),
-              timestamps=timestamps, follow=follow, still_running=still_running)
+              timestamps=timestamps, follow=follow, still_running=still_running,
+              offset=offset)
 
 
 # -------------------------------------------------------------------- exec
@@ -779,6 +794,7 @@ def exec_in(store, ref, argv, env=(), cwd=None, user=None, tty=False,
         cfg["security"] = dict(cfg.get("security") or {}, privileged=True)
     cgroup = cgroup_driver().cgroup(cgroup_parent(c), cgroup_name(c))
     sec = security_settings_cfg(cfg)
+    sec["init"] = False  # the container's init already reaps for everyone
     errr, errw = os.pipe2(os.O_CLOEXEC)
     launch = Launch(argv=argv, env=merge_env(default_env(cfg, tty), env),
                     cwd=cwd or cfg.get("cwd") or "/", user=user if user is not None

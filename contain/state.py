@@ -141,6 +141,25 @@ class Container:
     def save(self):
         write_json(self.path("state.json"), self.state)
 
+    # Set by a process that already holds this container's lock (and by the
+    # monitor it forks, which acts under that same lock until it reports).
+    lock_held = False
+
+    def update(self, **fields):
+        """Read-modify-write of the state under the container's lock, so two
+        processes (a monitor recording an exit, `stop` asking for no restart)
+        never overwrite each other's fields."""
+        if self.lock_held:
+            self.reload()
+            self.state.update(fields)
+            self.save()
+            return self
+        with self.store.container_lock(self.id):
+            self.reload()
+            self.state.update(fields)
+            self.save()
+        return self
+
     def reload(self):
         self.state = read_json(self.path("state.json"))
         return self

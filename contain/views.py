@@ -82,7 +82,7 @@ def fields(c, no_trunc=True):
         "ID": c.id if no_trunc else c.id[:12],
         "Names": c.name,
         "Image": c.config.get("image") or c.config.get("rootfs", {}).get("path", ""),
-        "Command": json.dumps(cmd if no_trunc else _trunc(cmd, 20)),
+        "Command": json.dumps(cmd if no_trunc else _trunc(cmd, 20), ensure_ascii=False),
         "CreatedAt": c.config.get("created", ""),
         "RunningFor": _ago(c.config.get("created"), time.time()),
         "Status": status_text(c),

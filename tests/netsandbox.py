@@ -76,6 +76,26 @@ except OSError as e:
 """
 
 
+# HTTP/1.0 GET with a timeout (busybox wget -T crashes on this machine): the body.
+FETCH = r"""
+import socket, sys
+host, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+try:
+    s = socket.create_connection((host, port), timeout=2)
+    s.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+    data = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    print(data.split(b"\r\n\r\n", 1)[-1].decode().strip())
+except OSError as e:
+    print(f"error {e}", file=sys.stderr)
+    sys.exit(1)
+"""
+
+
 def _run(argv, check=True, **kw):
     res = subprocess.run(argv, capture_output=True, text=True, timeout=60, **kw)
     if check and res.returncode != 0:
@@ -112,6 +132,10 @@ class Sandbox:
         self.ip(f"link set lo up\nlink set eth0 mtu {UPLINK_MTU}\n"
                 f"addr add {HOST_IP}/24 dev eth0\nlink set eth0 up\n"
                 f"route add default via {UPSTREAM_IP}", ns=self.host)
+        # a new namespace copies ip_forward from the machine's own; the host
+        # starts as a machine that does not route, until contain turns it on
+        with self.entered(), open("/proc/sys/net/ipv4/ip_forward", "w") as f:
+            f.write("0")
         self.ip(f"link set lo up\naddr add {SERVER_IP}/32 dev lo\nlink set eth0 mtu {UPLINK_MTU}\n"
                 f"addr add {UPSTREAM_IP}/24 dev eth0\nlink set eth0 up", ns=self.upstream)
         return self
@@ -183,7 +207,7 @@ class Sandbox:
     def contain(self, *args, timeout=60, extra_env=None, input=None):
         """The contain CLI, run inside the host namespace (tests.support's env)."""
         from tests import support
-        env = support.env(**(extra_env or {}))
+        env = support.env(CONTAIN_DEFAULT_NETWORK="bridge", **(extra_env or {}))
         return subprocess.run([NSENTER, f"--net={self.path()}", support.PYTHON,
                                support.CONTAIN, *args], input=input, capture_output=True,
                               text=True, timeout=timeout, env=env)
@@ -221,6 +245,12 @@ class Sandbox:
         res = _run([NSENTER, f"--net={path}", PYTHON, "-I", "-S", "-c", CLIENT, proto, host,
                     str(port), str(timeout)], check=False)
         return res.stdout.strip() or res.stderr.strip()
+
+    def fetch(self, host, port, path="/", ns=None):
+        """HTTP GET from a namespace: the body, or '' if it failed."""
+        res = _run([NSENTER, f"--net={self.path(ns)}", PYTHON, "-I", "-S", "-c", FETCH, host,
+                    str(port), path], check=False)
+        return res.stdout.strip() if res.returncode == 0 else ""
 
     def ping(self, pid, address, count=1):
         """busybox ping from a stand-in; True if answered."""

@@ -480,6 +480,13 @@ class BridgeTest(SandboxTest):
         self.assertNotIn(info["veth"], self.sb.links())
         self.assertNotIn("contain:", self.sb.iptables_save())
         self.detach(1, info)
+        # the bridge that failed start made is complete: the next one gets out
+        self.sb.server("tcp", 8000, "upstream", ns=self.sb.upstream)
+        _, box = self.start(2)
+        self.assertEqual(self.sb.client("tcp", SERVER_IP, 8000, pid=box.pid),
+                         f"upstream {HOST_IP}")
+        self.sb.kill(box)
+        self.detach(2)
         self.nothing_left()
 
     def test_rules_heal_after_a_flush(self):
@@ -496,6 +503,23 @@ class BridgeTest(SandboxTest):
         self.sb.server("tcp", 80, "web", pid=box_b.pid)
         self.assertTrue(self.sb.client("tcp", HOST_IP, 8080, ns=self.sb.upstream)
                         .startswith("web"))
+
+    def test_foreign_interfaces_are_never_deleted(self):
+        with self.sb.entered():
+            with self.assertRaisesRegex(Conflict, "interface eth0 already exists"):
+                self.store.create("bad", bridge="eth0")
+            self.store.create("ext", bridge="brext")
+        self.sb.ip("link add brext type bridge")       # made by someone else, later
+        self.sb.server("tcp", 8000, "upstream", ns=self.sb.upstream)
+        info, box = self.start(1, {"mode": "ext"})
+        self.assertEqual(self.sb.client("tcp", SERVER_IP, 8000, pid=box.pid),
+                         f"upstream {HOST_IP}")
+        self.sb.kill(box)
+        self.detach(1, info)
+        with self.sb.entered():
+            network.cleanup_unused(self.store)
+        self.assertIn("brext", self.sb.links())
+        self.assertNotIn("-A ", self.sb.iptables_save())
 
     def test_hosts_files_follow_neighbours(self):
         paths = {}

@@ -242,6 +242,21 @@ class SecurityOptsTest(unittest.TestCase):
         self.assertIsNone(s["seccomp"])
         self.assertTrue(s["no_new_privs"])
 
+    def test_embedded_profile(self):
+        path = os.path.join(tempfile.mkdtemp(dir=support.WORK), "p.json")
+        with open(path, "w") as f:
+            json.dump({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+                {"names": ["chroot"], "action": "SCMP_ACT_ERRNO"}]}, f)
+        opts = security.embed_seccomp_profiles(["no-new-privileges", f"seccomp={path}",
+                                                "seccomp=unconfined"])
+        self.assertEqual(opts[0], "no-new-privileges")
+        self.assertTrue(opts[1].startswith("seccomp={"))
+        os.unlink(path)       # the container no longer depends on the file
+        program = security.settings_for({"security": {"security_opt": opts[:2]}})["seccomp"]
+        self.assertEqual(run_bpf(program, nr("chroot")), EPERM)
+        with self.assertRaisesRegex(UsageError, "No such file"):
+            security.embed_seccomp_profiles([f"seccomp={path}"])
+
 
 @unittest.skipUnless(ARCH in seccomp.ARCHES, f"no syscall table for {ARCH}")
 class SeccompCompilerTest(unittest.TestCase):
@@ -371,13 +386,16 @@ class SeccompCompilerTest(unittest.TestCase):
             {"names": ["read"], "action": "SCMP_ACT_LOG",
              "args": [{"index": 0, "value": 3, "op": "SCMP_CMP_EQ"}]},
             {"names": ["read"], "action": "SCMP_ACT_ALLOW"},
-            {"name": "write", "action": "SCMP_ACT_TRAP"}]}
+            {"name": "write", "action": "SCMP_ACT_TRAP"},
+            {"names": ["exit_group"], "action": "SCMP_ACT_ALLOW"}]}
         program = seccomp.compile_profile(profile, set())
         self.check(program, "read", seccomp.RET_ERRNO | 5, (3, 10))
         self.check(program, "read", seccomp.RET_LOG, (3, 9))
         self.check(program, "read", ALLOW, (4, 10))
         self.check(program, "write", seccomp.RET_TRAP)
-        self.check(program, "close", ENOSYS if False else seccomp.RET_KILL_PROCESS)
+        self.check(program, "close", seccomp.RET_KILL_PROCESS)   # unnamed: default
+        # above the highest named call: ENOSYS (runc's stub), even here
+        self.assertEqual(run_bpf(program, nr("exit_group") + 1), ENOSYS)
 
     def test_includes_excludes(self):
         profile = {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
@@ -637,17 +655,28 @@ class HygieneTest(unittest.TestCase):
             code = 1
             try:
                 security.close_fds_except((0, 1, 2, keep_w))
-                fds = sorted(int(fd) for fd in os.listdir("/proc/self/fd"))
-                # listdir's own fd shows up as the lowest free number
-                os.write(keep_w, json.dumps(fds).encode())
+                still_open = []
+                for fd in (0, 1, 2, keep_r, extra, 255):
+                    try:
+                        os.fstat(fd)
+                        still_open.append(fd)
+                    except OSError:
+                        pass
+                os.write(keep_w, json.dumps(still_open).encode())
                 code = 0
             finally:
                 os._exit(code)
         os.close(keep_w)
-        fds = json.loads(os.read(keep_r, 4096))
+        still_open = json.loads(os.read(keep_r, 4096))
         os.waitpid(pid, 0)
-        self.assertNotIn(extra, [fd for fd in fds if fd != min(set(fds) - {0, 1, 2})])
-        self.assertIn(keep_w, fds)
+        stdio = []
+        for fd in (0, 1, 2):
+            try:
+                os.fstat(fd)
+                stdio.append(fd)
+            except OSError:
+                pass
+        self.assertEqual(still_open, stdio)
 
     def test_cloexec_mode_closes_at_exec(self):
         extra = os.open("/dev/null", os.O_RDONLY)   # inheritable
@@ -683,6 +712,268 @@ class HygieneTest(unittest.TestCase):
         self.assertEqual(os.read(r, 16), b"0")
         os.close(r)
         os.waitpid(pid, 0)
+
+
+# ---------------------------------------------------------------- devices
+def run_ebpf(code, ctx):
+    """Interpret the eBPF subset device_program emits on a context (3 u32)."""
+    regs, pc = [0] * 11, 0
+    mem = struct.pack("<III", *ctx)
+    while True:
+        op, regbyte, off, imm = struct.unpack_from("<BBhi", code, pc * 8)
+        dst, src = regbyte & 0xF, regbyte >> 4
+        pc += 1
+        if op == 0x61:                                  # ldxw
+            assert src == 1
+            regs[dst] = struct.unpack_from("<I", mem, off)[0]
+        elif op == 0x57:
+            regs[dst] &= imm & (2**64 - 1)
+        elif op == 0x77:
+            regs[dst] >>= imm
+        elif op == 0xB7:
+            regs[dst] = imm & (2**64 - 1)
+        elif op == 0xBF:
+            regs[dst] = regs[src]
+        elif op == 0x55:
+            if regs[dst] != imm & (2**64 - 1):
+                pc += off
+        elif op == 0x95:
+            return regs[0]
+        else:
+            raise AssertionError(f"opcode {op:#x}")
+
+
+def dev_ctx(kind, major, minor, access):
+    acc = sum({"m": 1, "r": 2, "w": 4}[a] for a in access)
+    return ((acc << 16) | {"b": 1, "c": 2}[kind], major, minor)
+
+
+class DeviceProgramTest(unittest.TestCase):
+    def test_default_rules(self):
+        code = security.device_program()
+        allowed = [("c", 1, 3, "rw"), ("c", 1, 9, "r"), ("c", 136, 7, "rw"),
+                   ("c", 5, 2, "rw"), ("c", 10, 200, "rw"), ("b", 8, 0, "m"),
+                   ("c", 1, 11, "m")]
+        denied = [("c", 1, 11, "r"), ("b", 8, 0, "r"), ("b", 1, 3, "r"),
+                  ("c", 1, 1, "rw"), ("c", 10, 201, "w"), ("b", 7, 0, "rm")]
+        for case in allowed:
+            self.assertEqual(run_ebpf(code, dev_ctx(*case)), 1, case)
+        for case in denied:
+            self.assertEqual(run_ebpf(code, dev_ctx(*case)), 0, case)
+
+    def test_all_wildcard(self):
+        code = security.device_program([("a", None, None, "rwm")])
+        self.assertEqual(run_ebpf(code, dev_ctx("b", 8, 0, "rwm")), 1)
+        self.assertEqual(run_ebpf(security.device_program([]), dev_ctx("c", 1, 3, "r")), 0)
+
+
+def cgroup2_mount():
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            fields = line.split()
+            if fields[2] == "cgroup2":
+                return fields[1]
+    return None
+
+
+@support.requires_root
+class DeviceFilterKernelTest(unittest.TestCase):
+    """The default device program attached to a real cgroup v2 directory."""
+
+    def setUp(self):
+        root = cgroup2_mount()
+        if root is None:
+            self.skipTest("no cgroup2 mount")
+        self.cgroup = os.path.join(root, f"{support.CGROUP_PARENT}-devices")
+        os.mkdir(self.cgroup)
+        self.addCleanup(self.remove_cgroup)
+        self.tmp = tempfile.mkdtemp(dir=support.WORK)
+
+    def remove_cgroup(self):
+        for _ in range(100):
+            try:
+                os.rmdir(self.cgroup)
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                time.sleep(0.02)    # EBUSY until the child is fully gone
+        os.rmdir(self.cgroup)
+
+    def test_only_default_devices_open(self):
+        security.attach_device_filter(self.cgroup)
+        tmp = self.tmp
+
+        def child():
+            import stat as st
+            results = {}
+            for path in ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/kmsg"):
+                if os.path.exists(path):
+                    try:
+                        os.close(os.open(path, os.O_RDONLY))
+                        results[path] = "ok"
+                    except OSError as e:
+                        results[path] = e.errno
+            for name, kind, dev in (("loop0", st.S_IFBLK, (7, 0)), ("kmsg", st.S_IFCHR, (1, 11))):
+                node = os.path.join(tmp, name)
+                os.mknod(node, kind | 0o600, os.makedev(*dev))     # mknod: allowed
+                try:
+                    os.close(os.open(node, os.O_RDONLY))
+                    results[name] = "ok"
+                except OSError as e:
+                    results[name] = e.errno
+            return results
+
+        r, w = os.pipe()
+        go_r, go_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.read(go_r, 1)
+                os.write(w, json.dumps(child()).encode())
+            finally:
+                os._exit(0)
+        try:
+            with open(os.path.join(self.cgroup, "cgroup.procs"), "w") as f:
+                f.write(str(pid))
+        finally:
+            os.write(go_w, b"g")
+            os.close(w)
+            results = json.loads(os.read(r, 4096) or b"{}")
+            os.waitpid(pid, 0)
+            for fd in (r, go_r, go_w):
+                os.close(fd)
+        self.assertEqual(results["/dev/null"], "ok")
+        self.assertEqual(results["/dev/zero"], "ok")
+        self.assertEqual(results["/dev/urandom"], "ok")
+        self.assertEqual(results["loop0"], 1)      # EPERM
+        self.assertEqual(results["kmsg"], 1)
+        if "/dev/kmsg" in results:
+            self.assertEqual(results["/dev/kmsg"], 1)
+
+
+# --------------------------------------------------------- whole containers
+_contain_works = None
+
+
+def contain_works():
+    global _contain_works
+    if _contain_works is None:
+        res = support.contain("run", "--rm", "--network", "none", "--rootfs",
+                              support.busybox_rootfs(), "--", "/bin/true")
+        _contain_works = res.returncode == 0
+    return _contain_works
+
+
+@support.requires_root
+class ContainerSecurityTest(unittest.TestCase):
+    """The probe inside real containers, through the contain CLI."""
+
+    @classmethod
+    def setUpClass(cls):
+        if not contain_works():
+            raise unittest.SkipTest("`contain run --rootfs DIR -- /bin/true` does not work yet")
+        cls.rootfs = support.fresh_rootfs("security")
+        shutil.copy(probe_binary(), os.path.join(cls.rootfs, "probe"))
+
+    def run_probes(self, calls, *flags, extra=""):
+        script = "".join(f'o=$(/probe {c} 2>&1); echo "{c}|$o|$?"\n' for c in calls)
+        res = support.contain("run", "--rm", "--network", "none", *flags, "--rootfs",
+                              self.rootfs, "--", "/bin/sh", "-c", script + extra)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        got = {}
+        for line in res.stdout.splitlines():
+            if line.count("|") == 2:
+                call, answer, rc = line.split("|")
+                got[call] = answer if int(rc) < 128 else signal.Signals(int(rc) - 128).name
+            elif ":" in line:
+                key, _, value = line.partition(":")
+                got[key] = value.strip()
+        return got
+
+    STATUS = "grep -E '^(Cap|Seccomp|NoNewPrivs)' /proc/self/status\n"
+
+    def test_defaults(self):
+        got = self.run_probes(["mount", "umount", "pivot_root", "unshare", "setns",
+                               "sethostname", "reboot", "swapon", "keyctl", "add_key",
+                               "bpf", "perf_event_open", "clock_settime", "x32",
+                               "chroot", "mknod", "getpid", "socket"], extra=self.STATUS)
+        for call in ("mount", "umount", "pivot_root", "unshare", "setns", "sethostname",
+                     "reboot", "swapon", "keyctl", "add_key", "bpf", "perf_event_open",
+                     "clock_settime"):
+            self.assertEqual(got[call], "EPERM", call)
+        for call in ("chroot", "mknod", "getpid", "socket"):
+            self.assertEqual(got[call], "ok", call)
+        if ARCH == "x86_64":
+            self.assertEqual(got["x32"], "SIGSYS")
+        want = security.caps_mask(security.DEFAULT_CAPS) & HOST_CAPS["CapBnd"]
+        for key in ("CapBnd", "CapPrm", "CapEff"):
+            self.assertEqual(int(got[key], 16), want, key)
+        self.assertEqual((int(got["CapInh"], 16), int(got["CapAmb"], 16)), (0, 0))
+        self.assertEqual((got["Seccomp"], got["NoNewPrivs"]), ("2", "1"))
+
+    def test_cap_add(self):
+        got = self.run_probes(["mount", "unshare", "sethostname", "reboot", "swapon"],
+                              "--cap-add", "SYS_ADMIN", "--cap-add", "cap_sys_boot")
+        self.assertEqual(got, {"mount": "ok", "unshare": "ok", "sethostname": "ok",
+                               "reboot": "EINVAL", "swapon": "EPERM"})
+
+    def test_cap_drop_all(self):
+        got = self.run_probes(["chroot", "mknod"], "--cap-drop", "ALL", extra=self.STATUS)
+        self.assertEqual((got["chroot"], got["mknod"]), ("EPERM", "EPERM"))
+        self.assertEqual(int(got["CapBnd"], 16), 0)
+
+    def test_privileged(self):
+        got = self.run_probes(["mount", "swapon", "keyctl", "reboot"], "--privileged",
+                              extra=self.STATUS + "wc -c < /proc/interrupts\n")
+        self.assertEqual((got["mount"], got["swapon"], got["keyctl"], got["reboot"]),
+                         ("ok", "EINVAL", "ok", "EINVAL"))
+        self.assertEqual(int(got["CapBnd"], 16), HOST_CAPS["CapBnd"])
+        self.assertEqual(got["Seccomp"], "0")
+
+    def test_seccomp_unconfined(self):
+        got = self.run_probes(["keyctl", "perf_event_open", "mount"],
+                              "--security-opt", "seccomp=unconfined", extra=self.STATUS)
+        self.assertEqual((got["keyctl"], got["perf_event_open"], got["mount"]),
+                         ("ok", "ok", "EPERM"))   # mount: still no CAP_SYS_ADMIN
+        self.assertEqual((got["Seccomp"], got["NoNewPrivs"]), ("0", "0"))
+
+    def test_custom_profile_and_no_new_privileges(self):
+        path = os.path.join(tempfile.mkdtemp(dir=support.WORK), "profile.json")
+        with open(path, "w") as f:
+            json.dump({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+                {"names": ["chroot"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}, f)
+        got = self.run_probes(["chroot", "keyctl"], "--security-opt", f"seccomp={path}",
+                              "--security-opt", "no-new-privileges", "--cap-add", "SYS_ADMIN",
+                              extra=self.STATUS)
+        self.assertEqual((got["chroot"], got["keyctl"]), ("EACCES", "ok"))
+        self.assertEqual((got["Seccomp"], got["NoNewPrivs"]), ("2", "1"))
+
+    def test_non_root_user(self):
+        got = self.run_probes(["chroot"], "--user", "1000", extra=self.STATUS)
+        self.assertEqual(got["chroot"], "EPERM")
+        self.assertEqual((int(got["CapPrm"], 16), int(got["CapEff"], 16)), (0, 0))
+        self.assertEqual(int(got["CapBnd"], 16),
+                         security.caps_mask(security.DEFAULT_CAPS) & HOST_CAPS["CapBnd"])
+
+    def test_masked_and_read_only_paths(self):
+        script = ("for f in /proc/keys /proc/interrupts /proc/timer_list /proc/kcore; do "
+                  "  [ -e $f ] && echo \"$f:$(wc -c < $f)\"; done\n"
+                  "echo \"/sys/firmware:$(ls /sys/firmware | wc -l)\"\n"
+                  "echo x 2>/dev/null > /proc/sys/kernel/hostname && echo sys:written "
+                  "|| echo sys:refused\n"
+                  "touch /sys/x 2>/dev/null && echo sysfs:written || echo sysfs:refused\n")
+        got = self.run_probes([], extra=script)
+        for path in ("/proc/keys", "/proc/interrupts", "/proc/timer_list", "/proc/kcore"):
+            if path in got:
+                self.assertEqual(got[path], "0", path)
+        self.assertIn("/proc/interrupts", got)   # exists on every kernel
+        self.assertEqual(got["/sys/firmware"], "0")
+        self.assertEqual(got["sys"], "refused")
+        self.assertEqual(got["sysfs"], "refused")
+        # --privileged unmasks, as in Docker
+        got = self.run_probes([], "--privileged", extra=script)
+        self.assertNotEqual(got["/proc/interrupts"], "0")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1459 @@
+"""cgroups: resource limits, usage and cleanup, one interface over v2 and v1.
+
+A container gets one cgroup, ``<root>/<parent>/<name>``, created before its
+command runs.  The container's first process joins it by writing ``0`` to
+every file in ``Cgroup.procs_files`` (see ``join()``), then unshares its
+cgroup namespace, so the container sees its own cgroup as ``/``.
+
+Two drivers share one interface (``open_driver()`` picks):
+
+* **v2** (unified): one tree; a controller works in a cgroup only when every
+  ancestor lists it in ``cgroup.subtree_control``, so ``create()`` enables
+  what it needs top-down.  Limits live in ``memory.max``, ``cpu.max``,
+  ``cpu.weight``, ``io.max``, ``pids.max``...
+* **v1** (legacy, or *hybrid* like this project's test machine): one
+  hierarchy per controller (or per co-mounted group such as ``cpu,cpuacct``)
+  and the same relative path is made in each.  On a hybrid host the empty
+  cgroup2 tree at ``<root>/unified`` is joined too: it costs nothing and gives
+  ``cgroup.kill`` and ``cgroup.events`` for free.
+
+Limits are a plain dict with Docker HostConfig names in lower_snake case::
+
+    {"memory": 67108864, "memory_swap": -1, "nano_cpus": 500000000,
+     "cpu_shares": 512, "cpuset_cpus": "0-1", "pids_limit": 64,
+     "device_write_bps": [{"path": "/dev/vda", "major": 254, "minor": 0,
+                           "rate": 1048576}], ...}
+
+The flag parsers below turn Docker's flag strings into those values.  A
+limit the host cannot enforce is an error naming the missing controller,
+never silently dropped.  Every kernel interaction here is a read or write of
+a cgroupfs file, so no ctypes are needed.  Files are opened without
+O_CREAT: a missing interface file is an error, exactly as in cgroupfs, and a
+fake tree in a temporary directory (the unit tests) behaves the same way.
+"""
+
+import errno
+import os
+import time
+
+from contain.errors import Conflict, ContainError, UsageError
+
+ROOT = "/sys/fs/cgroup"
+DEFAULT_PARENT = "contain"
+
+_SIGKILL = 9            # <asm/signal.h>; avoids importing signal (enum) at start-up
+_UNLIMITED_V1 = 1 << 62  # v1 reports "no limit" as PAGE_COUNTER_MAX * PAGE_SIZE
+
+# Docker's bounds (daemon/daemon_unix.go)
+MIN_MEMORY = 6 * 1024 * 1024
+MIN_CPU_SHARES, MAX_CPU_SHARES = 2, 262144
+DEFAULT_CPU_PERIOD = 100000  # microseconds
+
+# limit key -> the Docker flag that sets it (for messages)
+FLAGS = {
+    "memory": "--memory", "memory_reservation": "--memory-reservation",
+    "memory_swap": "--memory-swap", "cpu_period": "--cpu-period",
+    "cpu_quota": "--cpu-quota", "nano_cpus": "--cpus", "cpu_shares": "--cpu-shares",
+    "cpuset_cpus": "--cpuset-cpus", "cpuset_mems": "--cpuset-mems",
+    "pids_limit": "--pids-limit", "blkio_weight": "--blkio-weight",
+    "device_read_bps": "--device-read-bps", "device_write_bps": "--device-write-bps",
+    "device_read_iops": "--device-read-iops", "device_write_iops": "--device-write-iops",
+}
+LIMIT_KEYS = tuple(FLAGS)
+_DEVICE_KEYS = ("device_read_bps", "device_write_bps", "device_read_iops",
+                "device_write_iops")
+
+# limit key -> the controller that enforces it (v1 name; v2 calls blkio "io")
+_CONTROLLER = {
+    "memory": "memory", "memory_reservation": "memory", "memory_swap": "memory",
+    "cpu_period": "cpu", "cpu_quota": "cpu", "nano_cpus": "cpu", "cpu_shares": "cpu",
+    "cpuset_cpus": "cpuset", "cpuset_mems": "cpuset", "pids_limit": "pids",
+    "blkio_weight": "blkio", "device_read_bps": "blkio", "device_write_bps": "blkio",
+    "device_read_iops": "blkio", "device_write_iops": "blkio",
+}
+
+# Docker's default device cgroup for an unprivileged container (runc's
+# AllowedDevices): mknod of anything, use of the harmless character devices.
+DEFAULT_DEVICE_RULES = (
+    "c *:* m", "b *:* m",
+    "c 1:3 rwm",    # /dev/null
+    "c 1:5 rwm",    # /dev/zero
+    "c 1:7 rwm",    # /dev/full
+    "c 1:8 rwm",    # /dev/random
+    "c 1:9 rwm",    # /dev/urandom
+    "c 5:0 rwm",    # /dev/tty
+    "c 5:1 rwm",    # /dev/console
+    "c 5:2 rwm",    # /dev/ptmx
+    "c 136:* rwm",  # /dev/pts/*
+    "c 10:200 rwm",  # /dev/net/tun
+)
+
+
+# ============================================================ flag parsing
+# Pure functions: Docker's flag syntax in, limit values out, UsageError with
+# one line on bad input.
+
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def parse_bytes(s, flag="--memory"):
+    """Docker's RAMInBytes: '512K', '64m', '1.5g', '64mb', '64MiB', '100b', '1024'.
+
+    Units are binary (k = 1024) and case-insensitive; a trailing b / ib is
+    optional.  Negative numbers and garbage are errors.
+    """
+    import re
+    m = re.fullmatch(r"(\d+(?:\.\d+)?) ?([kmgtp]?)(?:i?b)?", str(s).strip(), re.I)
+    if not m or (m.group(2) == "" and str(s).strip().lower().endswith("ib")):
+        raise UsageError(f"invalid size {s!r} for {flag}: use a number with an "
+                         "optional unit b, k, m or g (e.g. 512m)")
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def parse_memory_swap(s):
+    """--memory-swap: a size, or -1 for unlimited swap."""
+    if str(s).strip() == "-1":
+        return -1
+    return parse_bytes(s, "--memory-swap")
+
+
+def usable_cpus():
+    """The number of CPUs this process may run on (Docker's NumCPU)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def parse_cpus(s, ncpu=None):
+    """--cpus '0.5' -> 500000000 nano-CPUs; exact to 1e-9, at most ncpu CPUs."""
+    text = str(s).strip()
+    whole, dot, frac = text.partition(".")
+    if (not (whole or frac) or (whole and not whole.isdigit())
+            or (frac and not frac.isdigit()) or (dot and not frac)):
+        raise UsageError(f"invalid argument {s!r} for --cpus: not a number of CPUs")
+    if len(frac) > 9:
+        raise UsageError(f"invalid argument {s!r} for --cpus: value is too precise")
+    nano = int(whole or "0") * 10**9 + int((frac or "0").ljust(9, "0"))
+    ncpu = usable_cpus() if ncpu is None else ncpu
+    if nano and not 10**7 <= nano <= ncpu * 10**9:
+        raise UsageError(f"Range of CPUs is from 0.01 to {ncpu}.00, "
+                         f"as there are only {ncpu} CPUs available")
+    return nano
+
+
+def cpuset_members(s):
+    """'0-2,5' -> {0, 1, 2, 5}; ValueError on bad syntax."""
+    out = set()
+    for part in str(s).strip().split(","):
+        lo, dash, hi = part.partition("-")
+        if not lo.isdigit() or (dash and not hi.isdigit()):
+            raise ValueError(part)
+        lo, hi = int(lo), int(hi) if dash else int(lo)
+        if hi < lo:
+            raise ValueError(part)
+        out.update(range(lo, hi + 1))
+    return out
+
+
+def format_cpuset(members):
+    """{0, 1, 2, 5} -> '0-2,5' (the kernel's list format)."""
+    parts, run = [], []
+    for n in sorted(members):
+        if run and n == run[-1] + 1:
+            run.append(n)
+            continue
+        if run:
+            parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+        run = [n]
+    if run:
+        parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ",".join(parts)
+
+
+def _online(path, fallback):
+    try:
+        with open(path) as f:
+            return cpuset_members(f.read().strip())
+    except (OSError, ValueError):
+        return fallback
+
+
+def parse_cpuset(s, flag="--cpuset-cpus", available=None):
+    """Validate --cpuset-cpus / --cpuset-mems ('0-3,5') against what exists.
+
+    Returns the list in the kernel's canonical form.  available defaults to
+    this process's CPUs (for cpus) or the online NUMA nodes (for mems).
+    """
+    try:
+        wanted = cpuset_members(s)
+    except ValueError:
+        raise UsageError(f"invalid value {s!r} for {flag}: use a list like 0-3,5") from None
+    if available is None:
+        if flag == "--cpuset-mems":
+            available = _online("/sys/devices/system/node/online", {0})
+        else:
+            try:
+                available = set(os.sched_getaffinity(0))
+            except (AttributeError, OSError):
+                available = set(range(os.cpu_count() or 1))
+    missing = wanted - set(available)
+    if missing:
+        what = "memory nodes" if flag == "--cpuset-mems" else "CPUs"
+        raise UsageError(f"Requested {what} are not available - requested {s}, "
+                         f"available: {format_cpuset(available)}")
+    return format_cpuset(wanted)
+
+
+def block_device(path):
+    """(major, minor) of the block device at path, for a throttle rule.
+
+    Partitions cannot be throttled by the kernel (only whole disks), so a
+    partition is an error that names its disk.
+    """
+    import stat
+    st = os.stat(path)
+    if not stat.S_ISBLK(st.st_mode):
+        raise ValueError(f"{path} is not a block device")
+    major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
+    disk = disk_of(major, minor)
+    if disk and (disk["major"], disk["minor"]) != (major, minor):
+        raise ValueError(f"{path} is a partition; throttle its disk {disk['path']}")
+    return major, minor
+
+
+def disk_of(major, minor, sysfs="/sys/dev/block"):
+    """The whole disk holding block device major:minor, as {'path','major','minor'}.
+
+    /sys/dev/block/M:m links to the device; a partition's directory has a
+    'partition' file and lives inside its disk's directory.
+    """
+    link = os.path.join(sysfs, f"{major}:{minor}")
+    if not os.path.exists(link):
+        return None
+    real = os.path.realpath(link)
+    if os.path.exists(os.path.join(real, "partition")):
+        real = os.path.dirname(real)
+    try:
+        with open(os.path.join(real, "dev")) as f:
+            dmaj, dmin = f.read().strip().split(":")
+    except (OSError, ValueError):
+        return None
+    return {"path": "/dev/" + os.path.basename(real), "major": int(dmaj),
+            "minor": int(dmin)}
+
+
+def parse_device_rate(s, iops=False, flag=None):
+    """'/dev/sda:1mb' (bps) or '/dev/sda:1000' (iops) -> a throttle rule.
+
+    Returns {'path', 'major', 'minor', 'rate'}.  The device is looked up now
+    (on the host), like Docker does.
+    """
+    flag = flag or ("--device-read-iops" if iops else "--device-read-bps")
+    path, sep, rate = str(s).rpartition(":")
+    if not sep or not path or not rate:
+        raise UsageError(f"bad format for {flag}: {s!r} (use <device-path>:<rate>)")
+    if not path.startswith("/dev/"):
+        raise UsageError(f"bad format for device path in {flag}: {path!r}")
+    if iops:
+        if not rate.isdigit():
+            raise UsageError(f"invalid rate for device: {s}. The correct format is "
+                             "<device-path>:<number>. Number must be a positive integer")
+        value = int(rate)
+    else:
+        try:
+            value = parse_bytes(rate, flag)
+        except UsageError:
+            raise UsageError(f"invalid rate for device: {s}. The correct format is "
+                             "<device-path>:<number>[<unit>]. Number must be a positive "
+                             "integer. Unit is optional and can be kb, mb, or gb") from None
+    try:
+        major, minor = block_device(path)
+    except OSError as e:
+        raise UsageError(f"{flag}: {path}: {e.strerror}") from None
+    except ValueError as e:
+        raise UsageError(f"{flag}: {e}") from None
+    return {"path": path, "major": major, "minor": minor, "rate": value}
+
+
+def parse_int(s, flag):
+    """An integer flag value (--cpu-shares, --pids-limit, --cpu-period...)."""
+    try:
+        return int(str(s).strip())
+    except ValueError:
+        raise UsageError(f"invalid argument {s!r} for {flag}: not an integer") from None
+
+
+# ================================================ limits: rules and wording
+
+def check_limits(limits, ncpu=None, update=False):
+    """Docker's validation and defaults; returns a clean copy of limits.
+
+    Keys with None are dropped; 0 means "not set" where Docker says so
+    (memory, memory_swap, reservation, shares, blkio weight, cpu period);
+    pids_limit <= 0 means unlimited (-1).  update=True relaxes the rules that
+    depend on values the container already has (the kernel then decides).
+    """
+    unknown = set(limits) - set(LIMIT_KEYS)
+    if unknown:
+        raise UsageError(f"unknown resource limit {sorted(unknown)[0]!r}")
+    out = {k: v for k, v in limits.items() if v is not None}
+    for key in ("memory", "memory_swap", "memory_reservation", "cpu_shares",
+                "blkio_weight", "cpu_period", "nano_cpus"):
+        if out.get(key) == 0:
+            del out[key]
+    for key, value in out.items():
+        if key in _DEVICE_KEYS:
+            out[key] = list(value)
+            if any(r["rate"] < 0 for r in value):
+                raise UsageError(f"{FLAGS[key]}: a rate cannot be negative")
+        elif key not in ("cpuset_cpus", "cpuset_mems") and not isinstance(value, int):
+            raise UsageError(f"{FLAGS[key]}: expected an integer, got {value!r}")
+    mem, swap, res = out.get("memory"), out.get("memory_swap"), out.get("memory_reservation")
+    if mem is not None and mem < MIN_MEMORY:
+        raise UsageError("Minimum memory limit allowed is 6MB")
+    if res is not None and res < MIN_MEMORY:
+        raise UsageError("Minimum memory reservation allowed is 6MB")
+    if mem is not None and res is not None and mem < res:
+        raise UsageError("Minimum memory limit can not be less than memory "
+                         "reservation limit, see usage")
+    if swap is not None and swap != -1:
+        if swap < 0:
+            raise UsageError("--memory-swap: use a size, or -1 for unlimited swap")
+        if mem is None and not update:
+            raise UsageError("You should always set the Memory limit when using "
+                             "Memoryswap limit, see usage")
+        if mem is not None and swap < mem:
+            raise UsageError("Minimum memoryswap limit should be larger than memory "
+                             "limit, see usage")
+    if "nano_cpus" in out:
+        for key, name in (("cpu_period", "CPU Period"), ("cpu_quota", "CPU Quota")):
+            if key in out:
+                raise UsageError(f"Conflicting options: Nano CPUs and {name} cannot "
+                                 "both be set")
+        ncpu = usable_cpus() if ncpu is None else ncpu
+        if not 10**7 <= out["nano_cpus"] <= ncpu * 10**9:
+            raise UsageError(f"Range of CPUs is from 0.01 to {ncpu}.00, as there are "
+                             f"only {ncpu} CPUs available")
+    period = out.get("cpu_period")
+    if period is not None and not 1000 <= period <= 1000000:
+        raise UsageError("CPU cfs period can not be less than 1ms (i.e. 1000) or "
+                         "larger than 1s (i.e. 1000000)")
+    quota = out.get("cpu_quota")
+    if quota is not None:
+        if quota <= 0:
+            out["cpu_quota"] = -1
+        elif quota < 1000:
+            raise UsageError("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+    if "cpu_shares" in out:
+        if out["cpu_shares"] < 0:
+            raise UsageError("--cpu-shares: the value cannot be negative")
+        # Docker clamps to what the kernel accepts (with a warning).
+        out["cpu_shares"] = min(max(out["cpu_shares"], MIN_CPU_SHARES), MAX_CPU_SHARES)
+    if out.get("pids_limit") is not None and out["pids_limit"] <= 0:
+        out["pids_limit"] = -1
+    weight = out.get("blkio_weight")
+    if weight is not None and not 10 <= weight <= 1000:
+        raise UsageError("Range of blkio weight is from 10 to 1000")
+    return out
+
+
+def merge_limits(old, changes):
+    """The limits after `contain update` applies changes to old (Docker's rules).
+
+    --cpus replaces --cpu-period/--cpu-quota and vice versa; a new --memory
+    above the old memory+swap total needs a new --memory-swap too.
+    """
+    new = dict(old or {})
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if "nano_cpus" in changes:
+        new.pop("cpu_period", None)
+        new.pop("cpu_quota", None)
+    if "cpu_period" in changes or "cpu_quota" in changes:
+        new.pop("nano_cpus", None)
+    if "memory" in changes and "memory_swap" not in changes:
+        swap = new.get("memory_swap")
+        if swap and swap != -1 and changes["memory"] > swap:
+            raise UsageError("Memory limit should be smaller than already set "
+                             "memoryswap limit, update the memoryswap at the same time")
+    new.update(changes)
+    return check_limits(new)
+
+
+def short_size(n):
+    """67108864 -> '64M' (exact binary units, else bytes) for explain output."""
+    for unit, size in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if n >= size and n % size == 0:
+            return f"{n // size}{unit}"
+    return f"{n}b"
+
+
+def _cpu_fraction(limits):
+    """CPU cap as a fraction of one CPU (0.5 = 50%), or None."""
+    if limits.get("nano_cpus"):
+        return limits["nano_cpus"] / 1e9
+    quota = limits.get("cpu_quota")
+    if quota and quota > 0:
+        return quota / (limits.get("cpu_period") or DEFAULT_CPU_PERIOD)
+    return None
+
+
+def describe_limits(limits):
+    """'memory=64M cpu=50% pids=64': one line for the -v explain output
+    ('' when there are no limits)."""
+    out = []
+    if limits.get("memory"):
+        out.append("memory=" + short_size(limits["memory"]))
+    if limits.get("memory_reservation"):
+        out.append("memory-reservation=" + short_size(limits["memory_reservation"]))
+    swap = limits.get("memory_swap")
+    if swap:
+        out.append("memory+swap=" + ("unlimited" if swap == -1 else short_size(swap)))
+    frac = _cpu_fraction(limits)
+    if frac is not None:
+        out.append(f"cpu={frac * 100:g}%")
+    if limits.get("cpu_shares"):
+        out.append(f"cpu-shares={limits['cpu_shares']}")
+    if limits.get("cpuset_cpus"):
+        out.append("cpuset-cpus=" + limits["cpuset_cpus"])
+    if limits.get("cpuset_mems"):
+        out.append("cpuset-mems=" + limits["cpuset_mems"])
+    if limits.get("pids_limit") is not None:
+        pids = limits["pids_limit"]
+        out.append("pids=" + ("unlimited" if pids <= 0 else str(pids)))
+    if limits.get("blkio_weight"):
+        out.append(f"blkio-weight={limits['blkio_weight']}")
+    for key in _DEVICE_KEYS:
+        for rule in limits.get(key) or ():
+            rate = rule["rate"] if key.endswith("iops") else short_size(rule["rate"])
+            out.append(f"{FLAGS[key][2:]}={rule['path']}:{rate}")
+    return " ".join(out)
+
+
+def cpu_shares_to_weight(shares):
+    """v1 cpu.shares (2..262144) -> v2 cpu.weight (1..10000).
+
+    A quadratic in log2 space, as runc and crun use since 2023: 2 -> 1,
+    1024 -> 100 (both defaults agree), 262144 -> 10000.  The old linear
+    formula 1 + (shares - 2) * 9999 / 262142 mapped the default 1024 to 39,
+    starving containers next to system services.
+    """
+    import math
+    if not shares:
+        return None
+    shares = min(max(shares, MIN_CPU_SHARES), MAX_CPU_SHARES)
+    log = math.log2(shares)
+    exponent = (log * log + 125 * log) / 612.0 - 7.0 / 34.0
+    return min(max(int(math.ceil(10 ** exponent)), 1), 10000)
+
+
+def blkio_weight_to_io_weight(weight):
+    """v1 blkio.weight (10..1000) -> v2 io.weight (1..10000), runc's formula."""
+    return 1 + (weight - 10) * 9999 // 990
+
+
+# ======================================================== file primitives
+
+def _write(path, value):
+    """Write one value to a cgroup interface file (never creates it)."""
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+    try:
+        os.write(fd, str(value).encode())
+    finally:
+        os.close(fd)
+
+
+def _read(path):
+    with open(path) as f:
+        return f.read().strip()
+
+
+def _read_int(path):
+    """An integer file, None when missing or 'max'."""
+    try:
+        text = _read(path)
+    except OSError:
+        return None
+    return int(text) if text.lstrip("-").isdigit() else None
+
+
+def _read_keyed(path):
+    """'key value' lines (memory.stat, cpu.stat, memory.events...) -> dict."""
+    out = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 2 and parts[1].lstrip("-").isdigit():
+                    out[parts[0]] = int(parts[1])
+    except OSError:
+        pass
+    return out
+
+
+def join(procs_files):
+    """Move the calling process into a cgroup: write '0' to each cgroup.procs.
+
+    Called by the container's child between fork and unshare(CLONE_NEWCGROUP),
+    so it stays minimal: no imports, plain os.open / os.write.
+    """
+    for path in procs_files:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+
+
+def _check_names(parent, name):
+    """Reject cgroup names that could escape the cgroup root."""
+    parent = (parent or "").strip("/")
+    if not parent or any(p in ("", ".", "..") for p in parent.split("/")):
+        raise UsageError(f"invalid cgroup parent {parent!r}")
+    if not name or "/" in name or name in (".", ".."):
+        raise UsageError(f"invalid cgroup name {name!r}")
+    return parent, name
+
+
+def _live_pids(dirs):
+    """Every pid in the cgroups at dirs and their child cgroups."""
+    pids = set()
+    for top in dirs:
+        for dirpath, _, _ in os.walk(top):
+            try:
+                with open(os.path.join(dirpath, "cgroup.procs")) as f:
+                    pids.update(int(x) for x in f.read().split())
+            except (OSError, ValueError):
+                pass
+    return sorted(pids)
+
+
+def _signal_all(dirs, sig):
+    sent = 0
+    for pid in _live_pids(dirs):
+        try:
+            os.kill(pid, sig)
+            sent += 1
+        except ProcessLookupError:
+            pass
+    return sent
+
+
+def _rmdir_tree(top, deadline, retry_kill):
+    """Remove a cgroup and its child cgroups, deepest first, retrying EBUSY.
+
+    A cgroup can only go once no process is left in it; a process killed a
+    moment ago may still be exiting, so EBUSY is retried with short sleeps
+    until the deadline, re-killing in case something was forked meanwhile.
+    """
+    dirs = [d for d, _, _ in os.walk(top)]
+    for path in sorted(dirs, key=lambda d: -d.count("/")):
+        delay = 0.001
+        while True:
+            try:
+                os.rmdir(path)
+                break
+            except FileNotFoundError:
+                break
+            except OSError as e:
+                if e.errno not in (errno.EBUSY, errno.EAGAIN) or time.monotonic() > deadline:
+                    left = _live_pids([path])
+                    raise ContainError(
+                        f"cannot remove cgroup {path}: {e.strerror}"
+                        + (f" (processes still inside: {left[:10]})" if left else "")) from None
+                retry_kill()
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+
+
+# ================================================================= cgroups
+
+class Cgroup:
+    """One container's cgroup (a directory per hierarchy on v1, one on v2)."""
+
+    version = None
+
+    def __init__(self, driver, parent, name, dirs, procs_dirs):
+        self.driver = driver
+        self.parent = parent
+        self.name = name
+        self.dirs = dirs            # every directory that makes up this cgroup
+        # cgroup.procs files the container's process writes '0' to
+        self.procs_files = [os.path.join(d, "cgroup.procs") for d in procs_dirs]
+        self.devices_enforced = False
+
+    def __repr__(self):
+        return f"<Cgroup v{self.version} {self.parent}/{self.name}>"
+
+    @property
+    def path(self):
+        """The cgroup's path relative to each hierarchy root ('contain/<id>')."""
+        return f"{self.parent}/{self.name}"
+
+    def exists(self):
+        return any(os.path.isdir(d) for d in self.dirs)
+
+    def join(self):
+        """Move the calling process in (see the module function join())."""
+        join(self.procs_files)
+
+    def add(self, pid):
+        """Move process pid (its whole thread group) into this cgroup."""
+        for path in self.procs_files:
+            try:
+                _write(path, pid)
+            except OSError as e:
+                raise ContainError(f"cannot move process {pid} into cgroup "
+                                   f"{os.path.dirname(path)}: {e.strerror}") from None
+
+    def pids(self):
+        """Pids of every process in this cgroup (and its child cgroups)."""
+        return _live_pids([d for d in self.dirs if os.path.isdir(d)])
+
+    def update(self, limits):
+        """Change limits of a (possibly running) container; keys absent stay."""
+        self._apply(check_limits(limits, update=True), initial=False)
+
+    def _run(self, plan):
+        """Execute [(path, value, key)] writes, turning failures into one line."""
+        for path, value, key in plan:
+            try:
+                _write(path, value)
+            except OSError as e:
+                raise ContainError(self._explain(path, value, key, e)) from None
+
+    def _explain(self, path, value, key, err):
+        flag = FLAGS.get(key, key)
+        if err.errno == errno.ENOENT:
+            return (f"cannot apply {flag}: {os.path.basename(path)} does not exist in "
+                    f"{os.path.dirname(path)} (the kernel lacks this feature)")
+        if err.errno == errno.EINVAL and key == "memory" and self.version == 1:
+            return (f"cannot apply {flag}: Memory limit should be smaller than already "
+                    "set memoryswap limit, update the memoryswap at the same time")
+        if err.errno == errno.EBUSY and key == "memory":
+            return (f"cannot apply {flag}: the container already uses more memory "
+                    f"than {value} bytes and it cannot be reclaimed")
+        return f"cannot apply {flag} ({os.path.basename(path)}={value}): {err.strerror}"
+
+    # per-version parts
+    def _devices(self, devices):
+        raise NotImplementedError
+
+    def _io_accounting(self, paths):
+        raise NotImplementedError
+
+    def _apply(self, limits, initial):
+        raise NotImplementedError
+
+    def plan(self, limits, initial=False):
+        """[(file, value, key)]: the writes that apply limits, in order."""
+        raise NotImplementedError
+
+    def stats(self):
+        """Usage counters; missing controllers give None values."""
+        raise NotImplementedError
+
+    def oom_kill_count(self):
+        """OOM kills in this cgroup so far (0 when the kernel cannot tell)."""
+        raise NotImplementedError
+
+    def kill_all(self, sig=_SIGKILL):
+        raise NotImplementedError
+
+
+class Driver:
+    """Common driver logic: names, create/destroy around the per-version parts."""
+
+    version = None
+
+    def __init__(self, root):
+        self.root = root
+
+    def controllers(self):
+        """Controllers this host can use for containers (sorted names)."""
+        raise NotImplementedError
+
+    def check(self, limits):
+        """Raise ContainError naming the controller a requested limit needs."""
+        have = set(self.controllers())
+        for key in LIMIT_KEYS:
+            if limits.get(key) is None:
+                continue
+            need = _CONTROLLER[key]
+            if self.version == 2 and need == "blkio":
+                need = "io"
+            if need not in have:
+                raise ContainError(
+                    f"cannot apply {FLAGS[key]}: the {need} cgroup controller is not "
+                    f"available on this host (cgroup v{self.version} at {self.root}; "
+                    f"usable: {', '.join(sorted(have)) or 'none'})")
+
+    def cgroup(self, parent, name):
+        """The Cgroup object for parent/name (whether or not it exists)."""
+        parent, name = _check_names(parent, name)
+        return self._make(parent, name)
+
+    def exists(self, parent, name):
+        return self.cgroup(parent, name).exists()
+
+    def create(self, parent, name, limits=None, devices="default", io_paths=("/",)):
+        """Make parent/name, apply limits, return the Cgroup.
+
+        devices: 'default' (Docker's device allow-list) or 'all' (privileged).
+        io_paths: where the container will do disk I/O (its rootfs, volumes):
+        on v1 their disks get block I/O accounting (see _io_accounting).
+        A failure removes what was made here and raises ContainError.
+        An existing cgroup with no processes (a crash leftover) is reused.
+        """
+        limits = check_limits(limits or {})
+        self.check(limits)
+        cg = self.cgroup(parent, name)
+        if cg.exists() and cg.pids():
+            raise Conflict(f"cgroup {cg.path} already exists and has processes")
+        try:
+            try:
+                self._mkdirs(cg)
+            except OSError as e:
+                raise ContainError(f"cannot create cgroup {e.filename}: {e.strerror}") from None
+            cg._devices(devices)
+            cg._io_accounting(io_paths)
+            cg._apply(limits, initial=True)
+        except BaseException:
+            try:
+                self.destroy(parent, name)
+            except ContainError:
+                pass    # the first error is the one to report
+            raise
+        return cg
+
+    def destroy(self, parent, name, timeout=5.0):
+        """Kill what is left in parent/name and remove it; idempotent.
+
+        Works from the names alone (after a crash).  Returns True when there
+        was something to remove.
+        """
+        cg = self.cgroup(parent, name)
+        present = [d for d in cg.dirs if os.path.isdir(d)]
+        if not present:
+            return False
+        if cg.pids():
+            cg.kill_all()
+        deadline = time.monotonic() + timeout
+        for d in present:
+            _rmdir_tree(d, deadline, cg.kill_all)
+        return True
+
+    def remove_parent_if_empty(self, parent):
+        """rmdir the parent cgroup in every hierarchy where it has no child.
+
+        Only the parent itself, never its ancestors; and Docker never removes
+        a --cgroup-parent (it may carry the user's own limits), so call this
+        for parents contain made (the default one, the tests' private one).
+        Returns True when no trace of the parent is left.
+        """
+        parent = _check_names(parent, "x")[0]
+        gone = True
+        for base in self._bases():
+            try:
+                os.rmdir(os.path.join(base, parent))
+            except FileNotFoundError:
+                pass
+            except OSError:   # EBUSY: other containers live there
+                gone = False
+        return gone
+
+    def info(self):
+        raise NotImplementedError
+
+    def _make(self, parent, name):
+        raise NotImplementedError
+
+    def _bases(self):
+        """Every hierarchy root directory this driver makes cgroups in."""
+        raise NotImplementedError
+
+    def _mkdirs(self, cg):
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------- v2
+
+V2_WANTED = ("cpuset", "cpu", "io", "memory", "pids")
+
+
+class CgroupV2(Cgroup):
+    """A cgroup in the unified (v2) hierarchy."""
+
+    version = 2
+
+    def __init__(self, driver, parent, name):
+        d = os.path.join(driver.root, parent, name)
+        super().__init__(driver, parent, name, [d], [d])
+        self.dir = d
+
+    def _f(self, name):
+        return os.path.join(self.dir, name)
+
+    def _devices(self, devices):
+        """Hook: v2 controls devices with a BPF_CGROUP_DEVICE program, not files.
+
+        Not done here; the runtime's /dev setup (only the default nodes, nodev
+        mounts) is the protection on v2.  devices_enforced stays False.
+        """
+        self.devices_enforced = False
+
+    def _io_accounting(self, paths):
+        """Nothing to do: v2's io.stat counts every disk."""
+
+    def plan(self, limits, initial=False):
+        """The (file, value, key) writes that apply limits, in order (pure but
+        for reading memory.max when only --memory-swap changes)."""
+        f, plan = self._f, []
+        mem, swap = limits.get("memory"), limits.get("memory_swap")
+        if mem is not None:
+            plan.append((f("memory.max"), "max" if mem == -1 else mem, "memory"))
+        if "memory_reservation" in limits:
+            plan.append((f("memory.low"), limits["memory_reservation"], "memory_reservation"))
+        if swap is None and initial and mem and os.path.exists(f("memory.swap.max")):
+            swap = 2 * mem          # Docker: unset --memory-swap means twice --memory
+        if swap is not None:
+            if swap == -1:
+                value = "max"
+            else:
+                base = mem if mem is not None else _read_int(f("memory.max"))
+                if base is None:
+                    raise UsageError("--memory-swap needs a --memory limit")
+                value = swap - base
+            plan.append((f("memory.swap.max"), value, "memory_swap"))
+        if limits.get("cpu_shares"):
+            plan.append((f("cpu.weight"), cpu_shares_to_weight(limits["cpu_shares"]),
+                         "cpu_shares"))
+        if limits.get("nano_cpus"):
+            quota = limits["nano_cpus"] * DEFAULT_CPU_PERIOD // 10**9
+            plan.append((f("cpu.max"), f"{quota} {DEFAULT_CPU_PERIOD}", "nano_cpus"))
+        elif "cpu_quota" in limits or "cpu_period" in limits:
+            # runc: "max" or the quota, then the period if given ("50000" alone
+            # keeps the current period)
+            quota = limits.get("cpu_quota")
+            value = str(quota) if quota and quota > 0 else "max"
+            if limits.get("cpu_period"):
+                value += f" {limits['cpu_period']}"
+            key = "cpu_quota" if "cpu_quota" in limits else "cpu_period"
+            plan.append((f("cpu.max"), value, key))
+        for key, fname in (("cpuset_cpus", "cpuset.cpus"), ("cpuset_mems", "cpuset.mems")):
+            if key in limits:
+                plan.append((f(fname), limits[key], key))
+        if "pids_limit" in limits:
+            pids = limits["pids_limit"]
+            plan.append((f("pids.max"), "max" if pids <= 0 else pids, "pids_limit"))
+        if limits.get("blkio_weight"):
+            w = limits["blkio_weight"]
+            if os.path.exists(f("io.bfq.weight")):
+                plan.append((f("io.bfq.weight"), w, "blkio_weight"))
+            else:
+                plan.append((f("io.weight"), f"default {blkio_weight_to_io_weight(w)}",
+                             "blkio_weight"))
+        io_key = {"device_read_bps": "rbps", "device_write_bps": "wbps",
+                  "device_read_iops": "riops", "device_write_iops": "wiops"}
+        for key in _DEVICE_KEYS:
+            for rule in limits.get(key) or ():
+                rate = rule["rate"] or "max"    # 0 removes the limit, as on v1
+                plan.append((f("io.max"), f"{rule['major']}:{rule['minor']} "
+                             f"{io_key[key]}={rate}", key))
+        return plan
+
+    def _apply(self, limits, initial):
+        self._run(self.plan(limits, initial))
+
+    def stats(self):
+        f = self._f
+        cpu = _read_keyed(f("cpu.stat"))
+        mem = _read_keyed(f("memory.stat"))
+        rbytes = wbytes = None
+        try:
+            with open(f("io.stat")) as fh:
+                rbytes = wbytes = 0
+                for line in fh:
+                    fields = dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
+                    rbytes += int(fields.get("rbytes", 0))
+                    wbytes += int(fields.get("wbytes", 0))
+        except OSError:
+            pass
+        usage = cpu.get("usage_usec")
+        return {
+            "cpu_usage_ns": usage * 1000 if usage is not None else None,
+            "cpu_throttled_periods": cpu.get("nr_throttled"),
+            "memory_usage": _read_int(f("memory.current")),
+            "memory_limit": _read_int(f("memory.max")),
+            "memory_cache": mem.get("inactive_file"),
+            "pids_current": _read_int(f("pids.current")),
+            "pids_limit": _read_int(f("pids.max")),
+            "blkio_read": rbytes,
+            "blkio_write": wbytes,
+            "oom_kills": self.oom_kill_count(),
+        }
+
+    def oom_kill_count(self):
+        """OOM kills in this cgroup (and below) so far, from memory.events."""
+        return _read_keyed(self._f("memory.events")).get("oom_kill", 0)
+
+    def kill_all(self, sig=_SIGKILL):
+        """SIGKILL everything via cgroup.kill (kernel 5.14+), else freeze,
+        signal each pid, thaw (so nothing forks in between)."""
+        if not os.path.isdir(self.dir):
+            return
+        if sig == _SIGKILL and os.path.exists(self._f("cgroup.kill")):
+            _write(self._f("cgroup.kill"), 1)
+            return
+        frozen = _freeze(self._f("cgroup.freeze"), "1", self._f("cgroup.events"),
+                         "frozen 1")
+        try:
+            _signal_all([self.dir], sig)
+        finally:
+            if frozen:
+                _write(self._f("cgroup.freeze"), "0")
+
+
+def _freeze(control, value, status, wanted, timeout=1.0):
+    """Write value to a freezer control file and wait for status to say so."""
+    if not os.path.exists(control):
+        return False
+    try:
+        _write(control, value)
+    except OSError:
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if wanted in _read(status).splitlines():
+                break
+        except OSError:
+            break
+        time.sleep(0.002)
+    return True
+
+
+class DriverV2(Driver):
+    """The unified hierarchy: <root>/cgroup.controllers exists."""
+
+    version = 2
+
+    def controllers(self):
+        try:
+            return sorted(_read(os.path.join(self.root, "cgroup.controllers")).split())
+        except OSError:
+            return []
+
+    def _make(self, parent, name):
+        return CgroupV2(self, parent, name)
+
+    def _bases(self):
+        return [self.root]
+
+    def _mkdirs(self, cg):
+        """Make each ancestor, enabling controllers in its subtree_control
+        top-down (a controller can only be enabled where the parent has it)."""
+        wanted = [c for c in V2_WANTED if c in self.controllers()]
+        path = self.root
+        for part in cg.parent.split("/"):
+            self._enable(path, wanted)
+            path = os.path.join(path, part)
+            os.makedirs(path, exist_ok=True)
+        self._enable(path, wanted)
+        os.makedirs(cg.dir, exist_ok=True)
+
+    def _enable(self, path, wanted):
+        control = os.path.join(path, "cgroup.subtree_control")
+        try:
+            have = {c.lstrip("+") for c in _read(control).split()}
+        except OSError as e:
+            raise ContainError(f"cannot read {control}: {e.strerror}") from None
+        missing = [c for c in wanted if c not in have]
+        if not missing:
+            return
+        try:
+            _write(control, " ".join("+" + c for c in missing))
+        except OSError as e:
+            why = e.strerror
+            if e.errno == errno.EBUSY:
+                why = ("it has processes of its own (cgroup v2 allows controllers "
+                       "only above leaf cgroups)")
+            raise ContainError(f"cannot enable the {' '.join(missing)} controller(s) "
+                               f"in {path}: {why}") from None
+
+    def info(self):
+        ctrls = self.controllers()
+        swap = any(os.path.exists(os.path.join(self.root, d, "memory.swap.max"))
+                   for d in _subdirs(self.root))
+        return {
+            "cgroup_version": 2, "cgroup_driver": "cgroupfs", "mode": "unified",
+            "root": self.root, "controllers": ctrls,
+            "swap_limit": swap, "cpu_cfs": "cpu" in ctrls,
+            "cgroup_kill": _kernel_at_least(5, 14), "freezer": True,
+            "devices": "not enforced by the cgroup (v2 needs a BPF program)",
+            "warnings": _warnings(ctrls, swap, "io"),
+        }
+
+
+# --------------------------------------------------------------------- v1
+
+V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio",
+                  "pids", "net_cls", "net_prio", "perf_event", "hugetlb", "rdma", "misc")
+
+
+class CgroupV1(Cgroup):
+    """A cgroup made of the same relative path in every v1 hierarchy."""
+
+    version = 1
+
+    def __init__(self, driver, parent, name):
+        self.at = {c: os.path.join(h, parent, name) for c, h in driver.mounts.items()}
+        dirs = sorted(set(self.at.values()))
+        self.unified = os.path.join(driver.unified, parent, name) if driver.unified else None
+        procs = dirs + ([self.unified] if self.unified else [])
+        super().__init__(driver, parent, name, procs, procs)
+
+    def _f(self, controller, name):
+        return os.path.join(self.at[controller], name)
+
+    def _devices(self, devices):
+        """Docker's allow-list: deny everything, then allow the default rules."""
+        if "devices" not in self.at:
+            return
+        if devices == "all":
+            self._run([(self._f("devices", "devices.allow"), "a", "devices")])
+        else:
+            plan = [(self._f("devices", "devices.deny"), "a", "devices")]
+            plan += [(self._f("devices", "devices.allow"), r, "devices")
+                     for r in DEFAULT_DEVICE_RULES]
+            self._run(plan)
+        self.devices_enforced = True
+
+    def _io_accounting(self, paths):
+        """Make v1 count block I/O on the disks behind paths.
+
+        blk-throttle, which keeps v1's blkio.throttle.io_service_bytes, only
+        counts a disk's I/O once throttling has been configured on that disk
+        (kernel 6.x sets it up lazily), so on a fresh host every container
+        showed 0B.  A rule of 0 ("no limit") activates it and limits nothing.
+        Best effort: this is accounting, not a limit.
+        """
+        if "blkio" not in self.at:
+            return
+        for disk in {_disk_of_path(p) for p in paths} - {None}:
+            try:
+                _write(self._f("blkio", "blkio.throttle.read_bps_device"), f"{disk} 0")
+            except OSError:
+                pass
+
+    def plan(self, limits, initial=False):
+        """The (file, value, key) writes that apply limits, in the order the
+        kernel accepts them."""
+        f, plan = self._f, []
+        if any(_CONTROLLER[k] == "memory" for k in limits):
+            plan += self._memory_plan(limits, initial)
+        if limits.get("cpu_shares"):
+            plan.append((f("cpu", "cpu.shares"), limits["cpu_shares"], "cpu_shares"))
+        period, quota, key = None, None, None
+        if limits.get("nano_cpus"):
+            period = DEFAULT_CPU_PERIOD
+            quota = limits["nano_cpus"] * DEFAULT_CPU_PERIOD // 10**9
+            key = "nano_cpus"
+        elif "cpu_quota" in limits or "cpu_period" in limits:
+            period, quota = limits.get("cpu_period"), limits.get("cpu_quota")
+            key = "cpu_quota" if quota is not None else "cpu_period"
+        if period is not None:
+            plan.append((f("cpu", "cpu.cfs_period_us"), period, key))
+        if quota is not None:
+            plan.append((f("cpu", "cpu.cfs_quota_us"), quota, key))
+        for key, fname in (("cpuset_cpus", "cpuset.cpus"), ("cpuset_mems", "cpuset.mems")):
+            if key in limits:
+                plan.append((f("cpuset", fname), limits[key], key))
+        if "pids_limit" in limits:
+            pids = limits["pids_limit"]
+            plan.append((f("pids", "pids.max"), "max" if pids <= 0 else pids, "pids_limit"))
+        if limits.get("blkio_weight"):
+            weight_file = next((f("blkio", n) for n in ("blkio.weight", "blkio.bfq.weight")
+                                if os.path.exists(f("blkio", n))), f("blkio", "blkio.weight"))
+            plan.append((weight_file, limits["blkio_weight"], "blkio_weight"))
+        throttle = {"device_read_bps": "read_bps_device", "device_write_bps": "write_bps_device",
+                    "device_read_iops": "read_iops_device",
+                    "device_write_iops": "write_iops_device"}
+        for key in _DEVICE_KEYS:
+            for rule in limits.get(key) or ():
+                plan.append((f("blkio", "blkio.throttle." + throttle[key]),
+                             f"{rule['major']}:{rule['minor']} {rule['rate']}", key))
+        return plan
+
+    def _memory_plan(self, limits, initial):
+        """memory.limit_in_bytes <= memory.memsw.limit_in_bytes must hold after
+        every single write, so the order depends on growing or shrinking."""
+        f = lambda n: self._f("memory", n)  # noqa: E731
+        memsw = f("memory.memsw.limit_in_bytes")
+        mem, swap = limits.get("memory"), limits.get("memory_swap")
+        has_memsw = os.path.exists(memsw)
+        if swap is None and initial and mem and has_memsw:
+            swap = 2 * mem          # Docker: unset --memory-swap means twice --memory
+        if swap is not None and not has_memsw:
+            raise ContainError("cannot apply --memory-swap: the kernel has no swap "
+                               "accounting (memory.memsw.limit_in_bytes is missing; "
+                               "boot with swapaccount=1)")
+        mem_w = [(f("memory.limit_in_bytes"), mem, "memory")] if mem is not None else []
+        swap_w = [(memsw, swap, "memory_swap")] if swap is not None else []
+        current = _read_int(memsw) if has_memsw else None
+        growing = swap is not None and (swap == -1 or current is None or swap > current)
+        plan = swap_w + mem_w if growing else mem_w + swap_w
+        if limits.get("memory_reservation") is not None:
+            plan.append((f("memory.soft_limit_in_bytes"), limits["memory_reservation"],
+                         "memory_reservation"))
+        return plan
+
+    def _apply(self, limits, initial):
+        self._run(self.plan(limits, initial))
+
+    def stats(self):
+        def get(ctrl, name):
+            return _read_int(self._f(ctrl, name)) if ctrl in self.at else None
+
+        def limit(value):
+            return None if value is None or value >= _UNLIMITED_V1 else value
+
+        mem = _read_keyed(self._f("memory", "memory.stat")) if "memory" in self.at else {}
+        cpu = _read_keyed(self._f("cpu", "cpu.stat")) if "cpu" in self.at else {}
+        read = write = None
+        if "blkio" in self.at:
+            read = write = 0
+            try:
+                with open(self._f("blkio", "blkio.throttle.io_service_bytes_recursive")) as fh:
+                    for line in fh:
+                        parts = line.split()
+                        if len(parts) == 3 and parts[1] == "Read":
+                            read += int(parts[2])
+                        elif len(parts) == 3 and parts[1] == "Write":
+                            write += int(parts[2])
+            except OSError:
+                read = write = None
+        return {
+            "cpu_usage_ns": get("cpuacct", "cpuacct.usage"),
+            "cpu_throttled_periods": cpu.get("nr_throttled"),
+            "memory_usage": get("memory", "memory.usage_in_bytes"),
+            "memory_limit": limit(get("memory", "memory.limit_in_bytes")),
+            "memory_cache": mem.get("total_inactive_file", mem.get("inactive_file")),
+            "pids_current": get("pids", "pids.current"),
+            "pids_limit": get("pids", "pids.max"),
+            "blkio_read": read,
+            "blkio_write": write,
+            "oom_kills": self.oom_kill_count(),
+        }
+
+    def oom_kill_count(self):
+        """OOM kills so far, from memory.oom_control's oom_kill (kernel 4.13+)."""
+        if "memory" not in self.at:
+            return 0
+        return _read_keyed(self._f("memory", "memory.oom_control")).get("oom_kill", 0)
+
+    def kill_all(self, sig=_SIGKILL):
+        """Signal every process: cgroup.kill on the hybrid unified tree when
+        the kernel has it, then freeze (v1 freezer) - signal each pid - thaw,
+        so a fork bomb cannot outrun the loop."""
+        if sig == _SIGKILL and self.unified:
+            kill_file = os.path.join(self.unified, "cgroup.kill")
+            if os.path.exists(kill_file):
+                _write(kill_file, 1)
+        present = [d for d in self.dirs if os.path.isdir(d)]
+        if not _live_pids(present):
+            return
+        frozen = False
+        if "freezer" in self.at:
+            state = self._f("freezer", "freezer.state")
+            frozen = _freeze(state, "FROZEN", state, "FROZEN")
+        try:
+            _signal_all(present, sig)
+        finally:
+            if frozen:
+                _write(self._f("freezer", "freezer.state"), "THAWED")
+
+
+class DriverV1(Driver):
+    """Legacy / hybrid: one mount per controller group below root."""
+
+    version = 1
+
+    def __init__(self, root):
+        super().__init__(root)
+        self.mounts = {}     # controller -> hierarchy root directory
+        self.unified = None  # the hybrid cgroup2 mount, if any
+        for entry in sorted(os.listdir(root)):
+            path = os.path.join(root, entry)
+            if not os.path.isfile(os.path.join(path, "cgroup.procs")):
+                continue
+            if os.path.exists(os.path.join(path, "cgroup.controllers")):
+                self.unified = path
+                continue
+            real = os.path.realpath(path)  # 'cpu' -> 'cpu,cpuacct' when co-mounted
+            for ctrl in os.path.basename(real).split(","):
+                if ctrl in V1_CONTROLLERS:
+                    self.mounts.setdefault(ctrl, real)
+
+    def controllers(self):
+        return sorted(self.mounts)
+
+    def check(self, limits):
+        super().check(limits)
+        cfs = any(limits.get(k) for k in ("nano_cpus", "cpu_quota", "cpu_period"))
+        if cfs and not os.path.exists(os.path.join(self.mounts["cpu"], "cpu.cfs_quota_us")):
+            raise ContainError("cannot apply --cpus/--cpu-quota: the kernel has no CFS "
+                               "bandwidth control (cpu.cfs_quota_us is missing)")
+
+    def _make(self, parent, name):
+        return CgroupV1(self, parent, name)
+
+    def _bases(self):
+        return sorted(set(self.mounts.values())) + ([self.unified] if self.unified else [])
+
+    def _mkdirs(self, cg):
+        cpuset = self.mounts.get("cpuset")
+        for base in self._bases():
+            path = base
+            for part in cg.path.split("/"):
+                path = os.path.join(path, part)
+                os.makedirs(path, exist_ok=True)
+                if base == cpuset:
+                    _inherit_cpuset(path)
+
+    def info(self):
+        ctrls = self.controllers()
+        memsw = "memory" in self.mounts and os.path.exists(
+            os.path.join(self.mounts["memory"], "memory.memsw.limit_in_bytes"))
+        cfs = "cpu" in self.mounts and os.path.exists(
+            os.path.join(self.mounts["cpu"], "cpu.cfs_quota_us"))
+        return {
+            "cgroup_version": 1, "cgroup_driver": "cgroupfs",
+            "mode": "hybrid" if self.unified else "legacy",
+            "root": self.root, "controllers": ctrls,
+            "hierarchies": {c: self.mounts[c] for c in ctrls},
+            "unified": self.unified,
+            "swap_limit": memsw, "cpu_cfs": cfs,
+            "cgroup_kill": bool(self.unified) and _kernel_at_least(5, 14),
+            "freezer": "freezer" in self.mounts,
+            "devices": "enforced (devices controller)" if "devices" in self.mounts
+                       else "not enforced (no devices controller)",
+            "warnings": _warnings(ctrls, memsw, "blkio", cfs),
+        }
+
+
+def _disk_of_path(path):
+    """'major:minor' of the disk holding path's filesystem, or None."""
+    try:
+        dev = os.stat(path).st_dev
+    except OSError:
+        return None
+    disk = disk_of(os.major(dev), os.minor(dev))
+    return f"{disk['major']}:{disk['minor']}" if disk else None
+
+
+def _inherit_cpuset(path):
+    """A new v1 cpuset has empty cpus/mems and refuses tasks: copy the parent's."""
+    for name in ("cpuset.cpus", "cpuset.mems"):
+        mine = os.path.join(path, name)
+        try:
+            if _read(mine) == "":
+                _write(mine, _read(os.path.join(os.path.dirname(path), name)))
+        except OSError as e:
+            raise ContainError(f"cannot initialise {mine}: {e.strerror}") from None
+
+
+def _subdirs(path):
+    try:
+        return [e.name for e in os.scandir(path) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+
+
+def _kernel_at_least(major, minor):
+    try:
+        parts = os.uname().release.split(".")
+        return (int(parts[0]), int(parts[1].split("-")[0])) >= (major, minor)
+    except (ValueError, IndexError):
+        return False
+
+
+def _warnings(ctrls, swap, io, cfs=True):
+    """Docker info's cgroup warnings."""
+    out = []
+    if "memory" not in ctrls:
+        out.append("No memory limit support")
+    elif not swap:
+        out.append("No swap limit support")
+    if "cpu" not in ctrls:
+        out.append("No cpu shares support")
+    elif not cfs:
+        out.append("No cpu cfs quota support")
+    if "cpuset" not in ctrls:
+        out.append("No cpuset support")
+    if "pids" not in ctrls:
+        out.append("No pids limit support")
+    if io not in ctrls:
+        out.append("No blkio throttling support")
+    return out
+
+
+def open_driver(root=ROOT):
+    """The driver for the cgroup tree at root: v2 if root itself is cgroup2."""
+    if os.path.exists(os.path.join(root, "cgroup.controllers")):
+        return DriverV2(root)
+    if not os.path.isdir(root):
+        raise ContainError(f"no cgroup filesystem at {root}")
+    return DriverV1(root)
+
+
+def info_lines(info):
+    """`contain info`'s cgroup section, like docker info's (the warnings,
+    info['warnings'], go to stderr as 'WARNING: ...')."""
+    lines = [f"Cgroup Driver: {info['cgroup_driver']}",
+             f"Cgroup Version: {info['cgroup_version']} ({info['mode']})",
+             f"Cgroup Root: {info['root']}",
+             f"Cgroup Controllers: {' '.join(info['controllers']) or 'none'}",
+             f"Swap Limit: {'yes' if info['swap_limit'] else 'no'}",
+             f"Cgroup Kill: {'yes' if info['cgroup_kill'] else 'no'}",
+             f"Devices: {info['devices']}"]
+    return lines
+
+
+# ============================================================ usage (stats)
+
+def sample(cg):
+    """One stats reading with its monotonic timestamp, for cpu_percent()."""
+    st = cg.stats()
+    st["read_ns"] = time.monotonic_ns()
+    return st
+
+
+def cpu_percent(prev, cur, interval_ns=None, ncpu=None):
+    """Docker's CPU %: CPU time used between two samples over the wall time,
+    so 100% is one full CPU and ncpu * 100% the whole host.
+
+    prev/cur are usage counters in ns or samples from sample() (then
+    interval_ns may be left out).
+    """
+    if isinstance(prev, dict):
+        if interval_ns is None and "read_ns" in prev and "read_ns" in cur:
+            interval_ns = cur["read_ns"] - prev["read_ns"]
+        prev, cur = prev.get("cpu_usage_ns"), cur.get("cpu_usage_ns")
+    if prev is None or cur is None or not interval_ns or interval_ns <= 0:
+        return 0.0
+    pct = max(cur - prev, 0) / interval_ns * 100.0
+    return min(pct, (ncpu or usable_cpus()) * 100.0)
+
+
+def host_memory():
+    """MemTotal in bytes (the limit Docker shows for an unlimited container)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def net_io(pid):
+    """(rx_bytes, tx_bytes) over the network interfaces (lo excluded) of the
+    network namespace process pid is in; None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/net/dev") as f:
+            lines = f.readlines()[2:]
+    except OSError:
+        return None
+    rx = tx = 0
+    for line in lines:
+        name, _, data = line.partition(":")
+        if name.strip() == "lo":
+            continue
+        fields = data.split()
+        rx += int(fields[0])
+        tx += int(fields[8])
+    return rx, tx
+
+
+def _size(n, base, units, precision):
+    """docker/go-units CustomSize: '%.<precision>g<unit>'."""
+    n = float(n)
+    i = 0
+    while n >= base and i < len(units) - 1:
+        n /= base
+        i += 1
+    return f"{n:.{precision}g}{units[i]}"
+
+
+def bytes_size(n):
+    """go-units BytesSize: binary units with 4 significant digits ('1.5MiB')."""
+    return _size(n, 1024.0, ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"), 4)
+
+
+def human_size(n):
+    """go-units HumanSizeWithPrecision(n, 3): decimal units ('1.23kB')."""
+    return _size(n, 1000.0, ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"), 3)
+
+
+def usage_row(cid, name, prev, cur, net=None, container=None, ncpu=None, host_mem=None):
+    """A stats row (the input of format_stats_row) from two samples.
+
+    Memory usage excludes inactive file cache, as docker's CLI does; an
+    unlimited container shows the host's memory as its limit.
+    """
+    usage = cur.get("memory_usage") or 0
+    cache = cur.get("memory_cache") or 0
+    used = usage - cache if cache < usage else usage
+    limit = cur.get("memory_limit") or host_mem or host_memory()
+    return {
+        "id": cid, "name": name, "container": container or name,
+        "cpu_percent": cpu_percent(prev, cur, ncpu=ncpu) if prev else 0.0,
+        "memory_usage": used, "memory_limit": limit,
+        "memory_percent": used / limit * 100.0 if limit else 0.0,
+        "net_rx": net[0] if net else None, "net_tx": net[1] if net else None,
+        "block_read": cur.get("blkio_read"), "block_write": cur.get("blkio_write"),
+        "pids": cur.get("pids_current"),
+    }
+
+
+def format_stats_row(row):
+    """A row's cells as docker stats prints them (keys are its --format fields)."""
+    def pair(a, b, fmt):
+        return "--" if a is None and b is None else f"{fmt(a or 0)} / {fmt(b or 0)}"
+
+    return {
+        "BlockIO": pair(row.get("block_read"), row.get("block_write"), human_size),
+        "CPUPerc": f"{row.get('cpu_percent') or 0.0:.2f}%",
+        "Container": row.get("container") or row.get("name") or row["id"],
+        "ID": row["id"][:12],
+        "MemPerc": f"{row.get('memory_percent') or 0.0:.2f}%",
+        "MemUsage": f"{bytes_size(row.get('memory_usage') or 0)} / "
+                    f"{bytes_size(row.get('memory_limit') or 0)}",
+        "Name": row.get("name") or "",
+        "NetIO": pair(row.get("net_rx"), row.get("net_tx"), human_size),
+        "PIDs": "--" if row.get("pids") is None else str(row["pids"]),
+    }
+
+
+STATS_COLUMNS = (("CONTAINER ID", "ID"), ("NAME", "Name"), ("CPU %", "CPUPerc"),
+                 ("MEM USAGE / LIMIT", "MemUsage"), ("MEM %", "MemPerc"),
+                 ("NET I/O", "NetIO"), ("BLOCK I/O", "BlockIO"), ("PIDS", "PIDs"))
+
+
+def stats_table(rows):
+    """docker stats' table: Go tabwriter(minwidth 10, padding 3) layout."""
+    cells = [[h for h, _ in STATS_COLUMNS]]
+    for row in rows:
+        f = format_stats_row(row)
+        cells.append([f[k] for _, k in STATS_COLUMNS])
+    widths = [max(10, max(len(r[i]) for r in cells) + 3) for i in range(len(STATS_COLUMNS))]
+    return "\n".join("".join(c.ljust(w) for c, w in zip(r[:-1], widths)) + r[-1]
+                     for r in cells) + "\n"
+
+
+def stats_json(row):
+    """One line of `stats --format json` (docker's keys, sorted)."""
+    import json
+    return json.dumps(format_stats_row(row), sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,986 @@
+"""Container networking: bridge networks, veth pairs, address leases,
+published ports, and the /etc/hosts and /etc/resolv.conf a container sees.
+
+A bridge network is a record in the network store plus, while containers use
+it, a Linux bridge in the host's network namespace:
+
+    host netns                                  container netns (PID 1's)
+    ----------                                  -------------------------
+    contain0  10.88.0.1/16  (bridge, gateway)
+      +-- veth<id10>  ------------------------  eth0  10.88.0.2/16, MAC 02:42:0a:58:00:02
+                                                default via 10.88.0.1
+    iptables: MASQUERADE out of the subnet, DNAT for published ports,
+              FORWARD accept/isolation (contain/netfilter.py)
+
+How the runtime drives it (contain/runtime.py):
+
+    prepare(store, id, opts)   before the fork: validate the options, lease an
+                               address and host ports (under the store lock)
+                               -> netinfo, a JSON dict kept in the state record
+    hosts_for(c, netinfo), resolv_for(c)
+                               the texts of the container's /etc files
+    attach(netinfo, pid)       after the child unshared its netns and before it
+                               execs: bridge (once), veth, addresses, routes,
+                               port rules
+    detach(store, id, netinfo) after PID 1 died (its netns and veth are gone
+                               with it) or after a crash: rules by comment, the
+                               veth if still there, the lease.  Idempotent.
+    cleanup_unused(store)      bridges, chains and ip_forward go back when no
+                               container uses them.
+
+Only ``ip`` and ``iptables-restore``/``iptables-save`` are run.  iproute2's
+``ip -n`` only knows names under /run/netns, so the container side is done by
+entering the container's namespace with setns(2) around one ``ip -batch``.
+Without iptables, bridge networking still works between containers; outbound
+NAT is then a warning, and publishing ports an error.
+
+One state root per network namespace: the chains and the bridge names are
+shared by everything contain runs in that namespace.
+"""
+
+import json
+import os
+import sys
+
+from . import ipam, netfilter
+from .errors import Conflict, ContainError, NotFound, UsageError
+
+DEFAULT_NETWORK = "bridge"
+DEFAULT_BRIDGE = "contain0"
+DEFAULT_SUBNET = "10.88.0.0/16"
+USER_SUBNETS = ("10.89.0.0", 24, 256)   # user networks: 10.89.0.0/24, 10.89.1.0/24, ...
+DEFAULT_DNS = ("8.8.8.8", "8.8.4.4")
+HOSTS_HEADER = ("127.0.0.1\tlocalhost\n"
+                "::1\tlocalhost ip6-localhost ip6-loopback\n"
+                "fe00::0\tip6-localnet\n"
+                "ff00::0\tip6-mcastprefix\n"
+                "ff02::1\tip6-allnodes\n"
+                "ff02::2\tip6-allrouters\n")
+IFNAMSIZ = 15
+
+
+def _log(log, msg):
+    if log:
+        log(msg)
+
+
+def _warn(msg):
+    sys.stderr.write(f"WARNING: {msg}\n")
+    sys.stderr.flush()
+
+
+# ============================================================ network store
+class NetworkStore:
+    """Networks as JSON records under STATE_ROOT/networks/, one per network.
+
+    Each record holds the network's configuration and its endpoints (the
+    address leases, keyed by container id), so allocating an address,
+    checking a host port and refusing to remove a network in use all read one
+    consistent picture under one lock (networks/.lock, flock).  Records are
+    written to a temporary file and renamed.
+    """
+
+    def __init__(self, state_root):
+        self.state_root = state_root
+        self.root = os.path.join(state_root, "networks")
+
+    def _path(self, name):
+        return os.path.join(self.root, name + ".json")
+
+    def lock(self):
+        from .state import FileLock
+        os.makedirs(self.root, exist_ok=True)
+        return FileLock(os.path.join(self.root, ".lock"))
+
+    def _load(self, name):
+        try:
+            with open(self._path(name)) as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return None
+
+    def _save(self, record):
+        from .state import write_json
+        os.makedirs(self.root, exist_ok=True)
+        write_json(self._path(record["name"]), record)
+
+    def _all(self):
+        try:
+            names = sorted(n[:-5] for n in os.listdir(self.root) if n.endswith(".json")
+                           and not n.startswith("."))
+        except FileNotFoundError:
+            names = []
+        records = [r for r in map(self._load, names) if r is not None]
+        if not any(r["name"] == DEFAULT_NETWORK for r in records):
+            records.insert(0, self._default_record())
+        return records
+
+    def _get(self, name):
+        """The record (the default network is made on first use); call locked."""
+        record = self._load(name)
+        if record is None and name == DEFAULT_NETWORK:
+            record = self._default_record()
+            self._save(record)
+        if record is None:
+            record = self._by_id(name)
+        if record is None:
+            raise NotFound(f"network {name} not found")
+        return record
+
+    def _by_id(self, prefix):
+        if len(prefix) < 3:
+            return None
+        found = [r for r in self._all() if r["id"].startswith(prefix)]
+        return found[0] if len(found) == 1 else None
+
+    def _default_record(self):
+        """The "bridge" network, from $CONTAIN_BRIDGE{,_SUBNET,_GATEWAY,_MTU}."""
+        env = os.environ
+        try:
+            return _new_record(DEFAULT_NETWORK,
+                               env.get("CONTAIN_BRIDGE_SUBNET") or DEFAULT_SUBNET,
+                               env.get("CONTAIN_BRIDGE_GATEWAY") or None,
+                               env.get("CONTAIN_BRIDGE") or DEFAULT_BRIDGE,
+                               env.get("CONTAIN_BRIDGE_MTU") or None, default=True)
+        except UsageError as e:
+            raise ContainError(f"default network from the environment: {e}") from None
+
+    # ------------------------------------------------------------- commands
+    def create(self, name, subnet=None, gateway=None, bridge=None, mtu=None, labels=None):
+        """docker network create: a bridge network (the bridge itself is
+        made when the first container joins)."""
+        if not isinstance(name, str) or not _valid_name(name):
+            raise UsageError(f"invalid network name {name!r}: "
+                             "only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        if name in ("none", "host", "default") or name == DEFAULT_NETWORK:
+            raise Conflict(f"network {name} is pre-defined and cannot be created")
+        with self.lock():
+            others = self._all()
+            if any(r["name"] == name for r in others):
+                raise Conflict(f"network with name {name} already exists")
+            if subnet is None:
+                subnet = _free_subnet(others)
+            record = _new_record(name, subnet, gateway, bridge, mtu, labels=labels)
+            _check_clash(record, others)
+            if bridge and bridge in _links():
+                raise Conflict(f"interface {bridge} already exists on this host: "
+                               "choose another bridge name")
+            self._save(record)
+        return record
+
+    def list(self):
+        return [_public(r) for r in self._all()]
+
+    def inspect(self, name):
+        record = self._load(name) or self._by_id(name)
+        if record is None and name == DEFAULT_NETWORK:
+            record = self._default_record()
+        if record is None:
+            raise NotFound(f"network {name} not found")
+        return _public(record)
+
+    def remove(self, name):
+        """docker network rm: refused while containers use it."""
+        with self.lock():
+            record = self._get(name)
+            if record.get("default"):
+                raise Conflict(f"{record['name']} is a pre-defined network and cannot be removed")
+            if record["endpoints"]:
+                users = ", ".join(ep.get("name") or cid[:12]
+                                  for cid, ep in sorted(record["endpoints"].items()))
+                raise Conflict(f"network {record['name']} is in use by container(s): {users}")
+            _teardown_bridges(self, [record])
+            os.unlink(self._path(record["name"]))
+        return record["name"]
+
+    def prune(self):
+        """docker network prune: remove every unused user network (and put
+        away the default bridge's kernel objects if unused).  Returns names."""
+        removed = []
+        for record in self._all():
+            if not record.get("default") and not record["endpoints"]:
+                try:
+                    removed.append(self.remove(record["name"]))
+                except (Conflict, NotFound):
+                    pass
+        cleanup_unused(self)
+        return removed
+
+    # --------------------------------------------------------------- leases
+    def endpoints(self, name):
+        record = self._load(name)
+        return dict(record["endpoints"]) if record else {}
+
+    def _release(self, container_id):
+        """Drop the container's leases in every network; their names.  Locked."""
+        changed = []
+        for record in self._all():
+            if record["endpoints"].pop(container_id, None) is not None:
+                self._save(record)
+                changed.append(record["name"])
+        return changed
+
+
+def _valid_name(name):
+    from .state import NAME_RE
+    return bool(NAME_RE.match(name)) and len(name) <= 64
+
+
+def _public(record):
+    """A record as `network inspect` shows it."""
+    out = {k: v for k, v in record.items() if k not in ("last_ip",)}
+    out["containers"] = {cid: {"name": ep.get("name"), "ip": f"{ep['ip']}/{record['subnet'].split('/')[1]}",
+                               "mac": ep["mac"], "ports": ep.get("ports", [])}
+                         for cid, ep in record["endpoints"].items()}
+    del out["endpoints"]
+    return out
+
+
+def _new_record(name, subnet, gateway, bridge, mtu, default=False, labels=None):
+    """A validated network record (pure apart from reading the MTU)."""
+    import time
+    try:
+        net, prefix = ipam.parse_cidr(subnet)
+    except ValueError as e:
+        raise UsageError(f"invalid subnet: {e}") from None
+    if gateway is None:
+        gw = net + 1
+    else:
+        try:
+            gw = ipam.ip_to_int(gateway)
+        except ValueError as e:
+            raise UsageError(f"invalid gateway: {e}") from None
+        if not ipam.is_host(net, prefix, gw):
+            raise UsageError(f"gateway {gateway} is not a host address of subnet {subnet}")
+    if default:     # the same id wherever it is listed before its first use
+        import hashlib
+        nid = hashlib.sha256(b"contain network " + name.encode()).hexdigest()
+    else:
+        nid = os.urandom(32).hex()
+    bridge = bridge or "cbr-" + nid[:11]
+    if len(bridge) > IFNAMSIZ or not bridge.replace("-", "").replace("_", "").isalnum():
+        raise UsageError(f"invalid bridge name {bridge!r}: at most {IFNAMSIZ} "
+                         "characters of [a-zA-Z0-9_-]")
+    try:
+        mtu = int(mtu) if mtu else _default_mtu()
+    except ValueError:
+        raise UsageError(f"invalid MTU {mtu!r}") from None
+    if not 68 <= mtu <= 65535:
+        raise UsageError(f"invalid MTU {mtu}: must be between 68 and 65535")
+    record = {"name": name, "id": nid, "driver": "bridge", "bridge": bridge,
+              "subnet": ipam.format_cidr(net, prefix), "gateway": ipam.int_to_ip(gw),
+              "mtu": mtu, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "labels": labels or {}, "endpoints": {}}
+    if default:
+        record["default"] = True
+    return record
+
+
+def _check_clash(record, others):
+    mine = ipam.parse_cidr(record["subnet"])
+    for other in others:
+        if ipam.overlaps(mine, ipam.parse_cidr(other["subnet"])):
+            raise Conflict(f"subnet {record['subnet']} overlaps network {other['name']} "
+                           f"({other['subnet']})")
+        if other["bridge"] == record["bridge"]:
+            raise Conflict(f"bridge {record['bridge']} is already used by network {other['name']}")
+
+
+def _free_subnet(records):
+    base, prefix, count = USER_SUBNETS
+    taken = [ipam.parse_cidr(r["subnet"]) for r in records]
+    for i in range(count):
+        candidate = (ipam.ip_to_int(base) + (i << (32 - prefix)), prefix)
+        if not any(ipam.overlaps(candidate, t) for t in taken):
+            return ipam.format_cidr(*candidate)
+    raise ContainError("no free subnet left for a new network: give one with --subnet")
+
+
+def _default_mtu():
+    """The MTU of the interface the default route leaves by (1500 without one).
+
+    Containers behind a bridge must not send bigger packets than the host's
+    uplink carries (this VM's is 1400), so bridge and veths take its MTU.
+    """
+    from . import linux
+    try:
+        with open("/proc/net/route") as f:
+            for line in f.read().splitlines()[1:]:
+                fields = line.split()
+                if len(fields) > 7 and fields[1] == "00000000" and fields[7] == "00000000":
+                    return linux.interface_mtu(fields[0])
+    except OSError:
+        pass
+    return 1500
+
+
+# ============================================================ options -> plan
+def parse_publish(spec):
+    """Docker's -p [IP:][HOSTPORT[-END]:]PORT[-END][/PROTO] -> port requests.
+
+    Each request: {"host_ip", "host_port" (0: any free port), "host_port_end",
+    "container_port", "proto"}.
+    """
+    text, _, proto = spec.partition("/")
+    proto = proto.lower() or "tcp"
+    if proto not in ("tcp", "udp"):
+        raise UsageError(f"invalid -p {spec!r}: protocol must be tcp or udp")
+    if text.startswith("["):
+        raise UsageError(f"invalid -p {spec!r}: IPv6 host addresses are not supported")
+    parts = text.split(":")
+    if len(parts) > 3 or not parts[-1]:
+        raise UsageError(f"invalid -p {spec!r}: expected [IP:][HOSTPORT:]PORT[/PROTO]")
+    host_ip = parts[0] if len(parts) == 3 else ""
+    host = parts[-2] if len(parts) >= 2 else ""
+    if host_ip and not ipam.is_ipv4(host_ip):
+        raise UsageError(f"invalid -p {spec!r}: {host_ip!r} is not an IPv4 address")
+    c_lo, c_hi = _port_range(parts[-1], spec)
+    h_lo, h_hi = _port_range(host, spec) if host else (0, 0)
+    base = {"host_ip": host_ip, "proto": proto}
+    if not host:
+        return [dict(base, host_port=0, host_port_end=0, container_port=p)
+                for p in range(c_lo, c_hi + 1)]
+    if h_hi - h_lo == c_hi - c_lo:
+        return [dict(base, host_port=h_lo + i, host_port_end=h_lo + i, container_port=c_lo + i)
+                for i in range(c_hi - c_lo + 1)]
+    if c_lo == c_hi:    # -p 8000-8010:80: the first free port of the range
+        return [dict(base, host_port=h_lo, host_port_end=h_hi, container_port=c_lo)]
+    raise UsageError(f"invalid -p {spec!r}: host and container port ranges differ in size")
+
+
+def _port_range(text, spec):
+    lo, sep, hi = text.partition("-")
+    try:
+        lo, hi = int(lo), int(hi if sep else lo)
+    except ValueError:
+        raise UsageError(f"invalid -p {spec!r}: {text!r} is not a port number") from None
+    if not (1 <= lo <= hi <= 65535):
+        raise UsageError(f"invalid -p {spec!r}: ports must be 1-65535, low-high")
+    return lo, hi
+
+
+def parse_exposed(exposed):
+    """Image ExposedPorts / --expose ('80', '53/udp', '8000-8002', or a dict) -> requests."""
+    requests = []
+    for item in (exposed or ()):
+        requests += parse_publish(str(item).lower())
+    return requests
+
+
+def parse_add_hosts(items, gateway=None):
+    """--add-host HOST:IP (or HOST=IP; IP 'host-gateway' is the network's gateway)."""
+    out = []
+    for item in (items or ()):
+        sep = "=" if "=" in item else ":"
+        host, _, ip = item.partition(sep)
+        if ip == "host-gateway":
+            ip = gateway or "127.0.0.1"
+        if not host or not ip or not _is_ip(ip) or any(c.isspace() for c in host):
+            raise UsageError(f"invalid --add-host {item!r}: expected HOST:IP")
+        out.append([host, ip])
+    return out
+
+
+def _is_ip(text):
+    if ipam.is_ipv4(text):
+        return True
+    return ":" in text and all(c in "0123456789abcdefABCDEF:." for c in text)
+
+
+def _mode(opts):
+    mode = opts.get("mode") or opts.get("network") or os.environ.get("CONTAIN_DEFAULT_NETWORK") \
+        or DEFAULT_NETWORK
+    return DEFAULT_NETWORK if mode == "default" else mode
+
+
+def veth_name(container_id):
+    """The host end of a container's veth, derived from its id alone, so that
+    detach can find it after a crash ('veth' + 10 hex digits: 14 characters)."""
+    cid = container_id.lower()
+    if len(cid) >= 10 and all(c in "0123456789abcdef" for c in cid[:10]):
+        return "veth" + cid[:10]
+    import zlib
+    return "veth" + format(zlib.crc32(container_id.encode()), "08x")
+
+
+def prepare(store, container_id, opts, log=None):
+    """Validate the network options and lease what the container will use.
+
+    opts (all optional): mode ("bridge" | "none" | "host" | "container:X" |
+    a network name; also accepted as "network"), ip, publish [specs],
+    publish_all, exposed_ports, dns, dns_search, dns_options, add_hosts,
+    name, hostname.  Returns netinfo, a JSON-serialisable dict; for a bridge
+    network it holds the lease (ip, mac, ports), which detach() releases:
+    call detach() whenever the container does not get to run after all.
+    """
+    mode = _mode(opts)
+    requests = []
+    for spec in opts.get("publish") or ():
+        requests += parse_publish(spec)
+    if opts.get("publish_all"):
+        requests += parse_exposed(opts.get("exposed_ports") or opts.get("expose"))
+    for server in opts.get("dns") or ():
+        if not _is_ip(server):
+            raise UsageError(f"invalid --dns {server!r}: not an IP address")
+    netinfo = {"mode": mode, "container_id": container_id, "state_root": store.state_root,
+               "warnings": []}
+    for key in ("name", "hostname"):
+        if opts.get(key):
+            netinfo[key] = opts[key]
+    if mode in ("none", "host") or mode.startswith("container:"):
+        if mode.startswith("container:") and not mode.split(":", 1)[1]:
+            raise UsageError("invalid --network container:: a container name is required")
+        if requests and mode != "host":
+            raise UsageError(f"conflicting options: port publishing and --network {mode}")
+        if requests:
+            netinfo["warnings"].append("published ports are discarded in host network mode")
+        if opts.get("ip"):
+            raise UsageError(f"--ip needs a bridge network, not --network {mode}")
+        netinfo["add_hosts"] = parse_add_hosts(opts.get("add_hosts") or opts.get("add_host"))
+        return netinfo
+    if requests and not netfilter.available():
+        raise ContainError("publishing ports (-p) needs iptables: "
+                           "iptables-restore/iptables-save not found")
+    with store.lock():
+        record = store._get(mode)
+        ip = _lease_ip(record, container_id, opts.get("ip"))
+        ports = _claim_ports(store._all(), container_id, requests)
+        add_hosts = parse_add_hosts(opts.get("add_hosts") or opts.get("add_host"),
+                                    record["gateway"])
+        endpoint = {"ip": ipam.int_to_ip(ip), "mac": ipam.mac_for(ip), "ports": ports,
+                    "add_hosts": add_hosts}
+        endpoint.update((k, netinfo[k]) for k in ("name", "hostname") if k in netinfo)
+        record["endpoints"][container_id] = endpoint
+        record["last_ip"] = endpoint["ip"]
+        store._save(record)
+    netinfo.update(mode="bridge", network=record["name"], network_id=record["id"],
+                   bridge=record["bridge"], subnet=record["subnet"],
+                   gateway=record["gateway"], mtu=record["mtu"],
+                   veth=veth_name(container_id), **endpoint)
+    _log(log, f"network {record['name']}: leased {endpoint['ip']}"
+         + "".join(f", {format_port(p)}" for p in ports))
+    return netinfo
+
+
+def _lease_ip(record, container_id, requested):
+    """An address for the container (the one it already holds, if any)."""
+    net, prefix = ipam.parse_cidr(record["subnet"])
+    taken = {ipam.ip_to_int(record["gateway"])}
+    for cid, ep in record["endpoints"].items():
+        if cid != container_id:
+            taken.add(ipam.ip_to_int(ep["ip"]))
+    if requested:
+        try:
+            ip = ipam.ip_to_int(requested)
+        except ValueError as e:
+            raise UsageError(f"invalid --ip: {e}") from None
+        if not ipam.is_host(net, prefix, ip):
+            raise UsageError(f"--ip {requested} is not a host address of network "
+                             f"{record['name']} ({record['subnet']})")
+        if ip in taken:
+            owner = next((ep.get("name") or cid[:12] for cid, ep in record["endpoints"].items()
+                          if ep["ip"] == requested), "the gateway")
+            raise Conflict(f"address {requested} is already in use by {owner}")
+        return ip
+    mine = record["endpoints"].get(container_id)
+    if mine:
+        return ipam.ip_to_int(mine["ip"])
+    last = record.get("last_ip")
+    ip = ipam.allocate(net, prefix, taken, ipam.ip_to_int(last) if last else None)
+    if ip is None:
+        raise ContainError(f"no free address left in network {record['name']} "
+                           f"({record['subnet']}): all {ipam.host_count(net, prefix) - 1} "
+                           "are in use")
+    return ip
+
+
+def _claim_ports(records, container_id, requests):
+    """Host ports for the requests: not published by another container (the
+    leases of every network), and not bound by a host process (a bind test)."""
+    taken = {}
+    for record in records:
+        for cid, ep in record["endpoints"].items():
+            if cid != container_id:
+                for p in ep.get("ports", ()):
+                    taken.setdefault((p["proto"], p["host_port"]), []).append((p["host_ip"], cid))
+    claimed = []
+    for req in requests:
+        proto, host_ip = req["proto"], req["host_ip"] or "0.0.0.0"
+        if req["host_port"]:
+            port = _fixed_port(taken, req, host_ip)
+        else:
+            port = _any_port(taken, proto, host_ip)
+        taken.setdefault((proto, port), []).append((host_ip, container_id))
+        claimed.append({"proto": proto, "container_port": req["container_port"],
+                        "host_ip": host_ip, "host_port": port})
+    return claimed
+
+
+def _owner(taken, proto, port, host_ip):
+    for ip, cid in taken.get((proto, port), ()):
+        if "0.0.0.0" in (ip, host_ip) or ip == host_ip:
+            return cid
+    return None
+
+
+def _fixed_port(taken, req, host_ip):
+    proto, error = req["proto"], None
+    for port in range(req["host_port"], req["host_port_end"] + 1):
+        owner = _owner(taken, proto, port, host_ip)
+        where = f"{host_ip}:{port}/{proto}"
+        if owner:
+            error = Conflict(f"cannot publish {where}: port is already allocated "
+                             f"to container {owner[:12]}")
+        elif not _bindable(proto, host_ip, port):
+            error = Conflict(f"cannot publish {where}: address already in use on the host")
+        else:
+            return port
+    raise error
+
+
+def _any_port(taken, proto, host_ip):
+    for _ in range(64):
+        port = _bindable(proto, host_ip, 0)
+        if port and not _owner(taken, proto, port, host_ip):
+            return port
+    raise ContainError(f"no free host port for {proto} on {host_ip}")
+
+
+def _bindable(proto, host_ip, port):
+    """Bind a socket to host_ip:port: the port number if free, else 0."""
+    import errno
+    import socket
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+    try:
+        if proto == "tcp":   # a TIME_WAIT leftover is not a user of the port
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host_ip, port))
+        return sock.getsockname()[1]
+    except OSError as e:
+        if e.errno == errno.EADDRNOTAVAIL:
+            raise UsageError(f"cannot publish on {host_ip}: not an address of this host") from None
+        if e.errno != errno.EADDRINUSE:
+            raise ContainError(f"checking host port {host_ip}:{port}/{proto}: {e.strerror}") from None
+        return 0
+    finally:
+        sock.close()
+
+
+def format_port(p):
+    """'0.0.0.0:8080->80/tcp', as docker ps shows it."""
+    return f"{p['host_ip']}:{p['host_port']}->{p['container_port']}/{p['proto']}"
+
+
+def port_lines(netinfo, spec=None):
+    """docker port: '80/tcp -> 0.0.0.0:8080' lines, optionally for one PORT[/PROTO]."""
+    want_port, _, want_proto = (spec or "").partition("/")
+    lines = []
+    for p in (netinfo or {}).get("ports") or ():
+        if want_port and (str(p["container_port"]) != want_port
+                          or (want_proto or "tcp") != p["proto"]):
+            continue
+        prefix = "" if spec else f"{p['container_port']}/{p['proto']} -> "
+        lines.append(f"{prefix}{p['host_ip']}:{p['host_port']}")
+    return lines
+
+
+# ============================================================ the kernel side
+def _links():
+    """Interface names in this process's network namespace.
+
+    /proc/net/dev rather than /sys/class/net: sysfs shows the namespace it
+    was mounted in, /proc/net the one the reading task is in.
+    """
+    with open("/proc/thread-self/net/dev") as f:
+        return {line.split(":", 1)[0].strip() for line in f.read().splitlines()[2:]}
+
+
+def _ip_batch(commands, what):
+    """Run `ip -batch -` on the command lines; ContainError naming the failed one."""
+    import subprocess
+    path = netfilter.find_program("ip")
+    if path is None:
+        raise ContainError(f"{what}: the ip program (iproute2) is not installed")
+    res = subprocess.run([path, "-batch", "-"], input="\n".join(commands) + "\n",
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        err = res.stderr.strip().splitlines()
+        failed = next((ln for ln in err if ln.startswith("Command failed")), "")
+        line_no = failed.rsplit(":", 1)[-1]
+        cmd = commands[int(line_no) - 1] if line_no.isdigit() and int(line_no) <= len(commands) else ""
+        reason = next((ln for ln in err if not ln.startswith("Command failed")),
+                      f"exit status {res.returncode}")
+        raise ContainError(f"{what}: ip {cmd}: {reason.removeprefix('Error: ')}")
+
+
+def _in_netns(pid, fn):
+    """Call fn() inside the network namespace of pid, then come back.
+
+    A process may setns(2) into another network namespace and back at will
+    (no threads must run meanwhile); children it forks there (ip) live there.
+    """
+    from . import linux
+    flags = os.O_RDONLY | os.O_CLOEXEC
+    own = os.open("/proc/thread-self/ns/net", flags)
+    try:
+        try:
+            target = os.open(f"/proc/{pid}/ns/net", flags)
+        except (FileNotFoundError, ProcessLookupError):
+            raise ContainError(f"container process {pid} is gone") from None
+        try:
+            linux.setns(target, linux.CLONE_NEWNET)
+        finally:
+            os.close(target)
+        try:
+            return fn()
+        finally:
+            linux.setns(own, linux.CLONE_NEWNET)
+    finally:
+        os.close(own)
+
+
+def _sysctl(path, value=None):
+    """Read (and if value is given, set) /proc/sys/<path> of this netns."""
+    full = "/proc/sys/" + path
+    with open(full) as f:
+        old = f.read().strip()
+    if value is not None and old != value:
+        with open(full, "w") as f:
+            f.write(value)
+    return old
+
+
+def _ensure_forwarding(store):
+    """net.ipv4.ip_forward=1, remembering the old value for cleanup_unused()."""
+    old = _sysctl("net/ipv4/ip_forward", "1")
+    marker = os.path.join(store.root, "ip_forward.orig")
+    if old != "1" and not os.path.exists(marker):
+        with open(marker, "w") as f:
+            f.write(old)
+
+
+def _bridge_networks(records):
+    """(bridge, subnet) of the networks whose bridge exists in this netns."""
+    links = _links()
+    return [(r["bridge"], r["subnet"]) for r in records if r["bridge"] in links]
+
+
+def attach(netinfo, pid, log=None):
+    """Wire the container whose PID 1 is pid (in its own, new netns) to its
+    network.  Returns the warnings (also printed).  On failure it undoes its
+    own work and raises ContainError; the lease stays until detach()."""
+    mode = netinfo.get("mode")
+    warnings = list(netinfo.get("warnings") or ())
+    if mode == "none":      # (the child may have done this itself already)
+        from . import linux
+        _in_netns(pid, lambda: linux.interface_up("lo"))
+    if mode != "bridge":
+        for w in warnings:
+            _warn(w)
+        return warnings
+    store = NetworkStore(netinfo["state_root"])
+    cid, veth, br = netinfo["container_id"], netinfo["veth"], netinfo["bridge"]
+    mtu, prefix = netinfo["mtu"], netinfo["subnet"].split("/")[1]
+    nat = netfilter.available()
+    try:
+        # Host side, under the store lock so that concurrent starts make the
+        # bridge once and cleanup_unused() cannot remove it meanwhile.  The
+        # peer is created directly inside the container's namespace as eth0,
+        # so no host interface is ever named eth0, not even for a moment.
+        with store.lock():
+            record = store._get(netinfo["network"])
+            _register(store, record, cid, netinfo)
+            if br not in _links():      # the network's first container
+                _log(log, f"creating bridge {br} ({record['subnet']})")
+                _ip_batch([f"link add name {br} mtu {record['mtu']} type bridge"],
+                          f"creating bridge {br}")
+                record["bridge_owned"] = True     # ours to delete when unused
+                store._save(record)
+                if nat:
+                    netfilter.ensure(_bridge_networks(store._all()))
+            elif nat and not record.get("bridge_owned"):    # a bridge made by someone else
+                netfilter.ensure(_bridge_networks(store._all()))
+            # published ports reached via 127.0.0.1 are routed out of the bridge
+            _sysctl(f"net/ipv4/conf/{br}/route_localnet", "1")
+            _ensure_forwarding(store)
+            _log(log, f"creating veth {veth} <-> eth0 {netinfo['ip']} in pid {pid}'s netns")
+            _ip_batch([
+                f"addr replace {record['gateway']}/{prefix} dev {br}",   # idempotent
+                f"link set {br} up",
+                f"link add name {veth} mtu {mtu} type veth peer name eth0 mtu {mtu} "
+                f"address {netinfo['mac']} netns {pid}",
+                f"link set {veth} master {br}",
+                f"link set dev {veth} type bridge_slave hairpin on",   # for hairpin NAT
+                f"link set {veth} up"], f"connecting container {cid[:12]} to {br}")
+
+        # Container side: one batch run from inside its namespace.
+        _in_netns(pid, lambda: _ip_batch(
+            ["link set lo up",
+             f"addr add {netinfo['ip']}/{prefix} dev eth0",
+             "link set eth0 up",
+             f"route add default via {netinfo['gateway']} dev eth0"],
+            f"configuring eth0 of container {cid[:12]}"))
+
+        if netinfo.get("ports"):
+            _log(log, "publishing " + ", ".join(map(format_port, netinfo["ports"])))
+            netfilter.add(netfilter.container_rules(cid, netinfo["ip"], netinfo["ports"]),
+                          _bridge_networks(store._all()))
+    except BaseException:
+        _undo_attach(cid, veth, netinfo)
+        raise
+    if not nat:
+        warnings.append(f"iptables not found: containers on network {record['name']} "
+                        "cannot reach other networks (no outbound NAT)")
+    refresh_hosts(store, record["name"])
+    for w in warnings:
+        _warn(w)
+    return warnings
+
+
+def _register(store, record, cid, netinfo):
+    """Keep what hosts files need (name, hostname, the hosts file's path) in
+    the lease, so neighbours' /etc/hosts can list this container.  Locked."""
+    endpoint = record["endpoints"].get(cid)
+    if endpoint is None:
+        raise ContainError(f"container {cid[:12]} holds no lease on network {record['name']} "
+                           "(prepare() was not called, or detach() already ran)")
+    extra = {k: netinfo[k] for k in ("name", "hostname", "hosts_path") if netinfo.get(k)}
+    if any(endpoint.get(k) != v for k, v in extra.items()):
+        endpoint.update(extra)
+        store._save(record)
+
+
+def _undo_attach(cid, veth, netinfo):
+    try:
+        if veth in _links():    # the container still lives: no point in waiting
+            _ip_batch([f"link del {veth}"], f"removing {veth}")
+        if netinfo.get("ports") and netfilter.available():
+            netfilter.remove({netfilter.container_tag(cid)})
+    except ContainError:
+        pass
+
+
+def detach(store, container_id, netinfo=None, log=None):
+    """Undo attach() and prepare() for a container, from its id alone if
+    need be (after a crash): its veth if it still exists, its rules, its
+    leases.  Safe to call any number of times."""
+    netinfo = netinfo or {}
+    if (not netinfo or netinfo.get("ports")) and netfilter.available():
+        netfilter.remove({netfilter.container_tag(container_id)})
+    with store.lock():
+        changed = store._release(container_id)
+    for name in changed:
+        _log(log, f"released lease of {container_id[:12]} on network {name}")
+        refresh_hosts(store, name)
+    # last: meanwhile the kernel has been freeing the namespace and its veth
+    _remove_veth(netinfo.get("veth") or veth_name(container_id), log)
+
+
+def _remove_veth(veth, log=None, grace=0.1):
+    """Make sure the veth is gone.
+
+    When PID 1 has died, the kernel frees its network namespace a little later
+    (a workqueue) and takes the veth pair with it, in some 15 ms here; deleting
+    it ourselves costs more (25-40 ms of RCU waits) and races with that.  So
+    wait for the kernel first, and delete only what is still there after
+    `grace` seconds (the namespace is kept alive by another process, or the
+    container still runs: a failed start).
+    """
+    import time
+    deadline = time.monotonic() + grace
+    while veth in _links():
+        if time.monotonic() >= deadline:
+            _log(log, f"removing {veth}")
+            try:
+                _ip_batch([f"link del {veth}"], f"removing {veth}")
+            except ContainError:
+                if veth in _links():    # else it went away by itself meanwhile
+                    raise
+            return
+        time.sleep(0.002)
+
+
+def _teardown_bridges(store, records, chains=False, log=None):
+    """Delete these networks' bridges and rules in this netns (those present);
+    chains: contain's chains and the jumps into them as well.  Locked.
+
+    Only a bridge that attach() made is deleted ("bridge_owned"): a network
+    may name an interface that someone else made, and that stays."""
+    links = _links()
+    present = [r for r in records if r.get("bridge_owned") and r["bridge"] in links]
+    if present:
+        _log(log, "removing bridges " + " ".join(r["bridge"] for r in present))
+        _ip_batch([f"link del {r['bridge']}" for r in present], "removing bridges")
+    for record in records:
+        if record.pop("bridge_owned", False) and store._load(record["name"]):
+            store._save(record)
+    if netfilter.available():
+        netfilter.remove({netfilter.network_tag(r["bridge"]) for r in records}, base=chains)
+
+
+def cleanup_unused(store, log=None):
+    """Remove the kernel objects no container needs any more: bridges of
+    networks without endpoints and their rules; when no network is in use,
+    contain's chains too, and ip_forward goes back to what it was."""
+    with store.lock():
+        records = store._all()
+        unused = [r for r in records if not r["endpoints"]]
+        idle = len(unused) == len(records)
+        _teardown_bridges(store, unused, chains=idle, log=log)
+        marker = os.path.join(store.root, "ip_forward.orig")
+        if idle and os.path.exists(marker):
+            with open(marker) as f:
+                _sysctl("net/ipv4/ip_forward", f.read().strip())
+            os.unlink(marker)
+
+
+# ================================================ /etc/hosts, /etc/resolv.conf
+def _is_loopback(server):
+    return server.startswith("127.") or server in ("::1", "0:0:0:0:0:0:0:1")
+
+
+def resolv_conf(host_text, dns=None, dns_search=None, dns_options=None,
+                default_dns=None, keep_loopback=False):
+    """The container's /etc/resolv.conf, derived from the host's.
+
+    A nameserver on the host's loopback (systemd-resolved's 127.0.0.53,
+    dnsmasq's 127.0.0.1) means nothing inside the container's own network
+    namespace, so those go, and so do IPv6 servers (containers have no IPv6);
+    if nothing is left, default_dns ($CONTAIN_DEFAULT_DNS, else 8.8.8.8 and
+    8.8.4.4) is used.  --dns replaces the servers, --dns-search the search
+    list ('.' for none), --dns-option the options.  keep_loopback: the host
+    network mode, where the host's file is right as it is.
+    """
+    servers, search, options = [], [], []
+    for line in host_text.splitlines():
+        fields = line.split()
+        if not fields or fields[0][0] in "#;":
+            continue
+        if fields[0] == "nameserver" and len(fields) > 1:
+            servers.append(fields[1])
+        elif fields[0] in ("search", "domain"):
+            search = fields[1:]         # resolv.conf(5): the last one wins
+        elif fields[0] == "options":
+            options += fields[1:]
+    if dns:
+        servers = list(dns)
+    elif not keep_loopback:
+        servers = [s for s in servers if not _is_loopback(s) and ipam.is_ipv4(s)]
+        if not servers:
+            env = os.environ.get("CONTAIN_DEFAULT_DNS", "")
+            servers = list(default_dns or [s for s in env.replace(",", " ").split()]
+                           or DEFAULT_DNS)
+    if dns_search:
+        search = [] if list(dns_search) == ["."] else list(dns_search)
+    if dns_options:
+        options = list(dns_options)
+    out = []
+    if search:
+        out.append("search " + " ".join(search))
+    out += [f"nameserver {s}" for s in servers]
+    if options:
+        out.append("options " + " ".join(options))
+    return "\n".join(out) + "\n"
+
+
+def hosts_file(name, hostname, ip, add_hosts=(), neighbours=()):
+    """The container's /etc/hosts: localhost, --add-host entries, itself
+    (hostname and name; 127.0.1.1 without an address of its own) and its
+    neighbours on the same network, as (name, ip) pairs."""
+    lines = [HOSTS_HEADER.rstrip("\n")]
+    lines += [f"{addr}\t{host}" for host, addr in add_hosts]
+    own = [n for n in (hostname, name) if n]
+    own = sorted(set(own), key=own.index)
+    if own:
+        lines.append(f"{ip or '127.0.1.1'}\t{' '.join(own)}")
+    lines += [f"{addr}\t{other}" for other, addr in neighbours if other and other not in own]
+    return "\n".join(lines) + "\n"
+
+
+def _hosts_for_endpoint(record, cid):
+    ep = record["endpoints"][cid]
+    neighbours = sorted((o.get("name"), o["ip"]) for other, o in record["endpoints"].items()
+                        if other != cid and o.get("name"))
+    return hosts_file(ep.get("name"), ep.get("hostname"), ep["ip"],
+                      ep.get("add_hosts") or (), neighbours)
+
+
+def refresh_hosts(store, network):
+    """Rewrite, in place, the /etc/hosts of every container on the network
+    that registered one (hosts_path), so that it lists its current
+    neighbours.  In place, because the file is bind-mounted: a rename would
+    leave the container looking at the old inode."""
+    with store.lock():
+        record = store._load(network)
+        for cid, ep in sorted((record or {}).get("endpoints", {}).items()):
+            path = ep.get("hosts_path")
+            if not path:
+                continue
+            try:
+                with open(path, "r+") as f:
+                    text = _hosts_for_endpoint(record, cid)
+                    if f.read() != text:
+                        f.seek(0)
+                        f.write(text)
+                        f.truncate()
+            except FileNotFoundError:
+                pass
+
+
+def hosts_for(c, netinfo):
+    """/etc/hosts text for container c (a contain.state.Container).
+
+    Also records in netinfo what attach() needs to keep this file fresh (the
+    container's name, hostname and the file's path c.path("hosts"))."""
+    cfg = c.config
+    net = cfg.get("network") or {}
+    netinfo = netinfo or {}
+    hostname, name = cfg.get("hostname"), cfg.get("name")
+    if netinfo.get("mode") != "bridge":
+        add_hosts = netinfo.get("add_hosts") or parse_add_hosts(net.get("add_hosts"))
+        if (netinfo.get("mode") or net.get("mode")) == "host":
+            try:
+                with open("/etc/hosts") as f:
+                    base = f.read()
+            except OSError:
+                base = HOSTS_HEADER
+            return base + ("" if base.endswith("\n") or not base else "\n") + \
+                "".join(f"{addr}\t{host}\n" for host, addr in add_hosts)
+        return hosts_file(name, hostname, None, add_hosts)
+    netinfo.update(name=name, hostname=hostname, hosts_path=c.path("hosts"))
+    record = NetworkStore(netinfo["state_root"])._load(netinfo["network"]) or {"endpoints": {}}
+    neighbours = sorted((o.get("name"), o["ip"]) for cid, o in record["endpoints"].items()
+                        if cid != c.id and o.get("name"))
+    return hosts_file(name, hostname, netinfo["ip"], netinfo.get("add_hosts") or (), neighbours)
+
+
+def resolv_for(c):
+    """/etc/resolv.conf text for container c, from the host's."""
+    net = c.config.get("network") or {}
+    try:
+        with open("/etc/resolv.conf") as f:
+            host_text = f.read()
+    except OSError:
+        host_text = ""
+    return resolv_conf(host_text, net.get("dns"), net.get("dns_search"),
+                       net.get("dns_options") or net.get("dns_option"),
+                       keep_loopback=net.get("mode") == "host")
+
+
+# =================================================================== stats
+def interface_counters(pid):
+    """(rx_bytes, tx_bytes) summed over the interfaces (lo excluded) of the
+    network namespace pid lives in; (0, 0) if it is gone."""
+    rx = tx = 0
+    try:
+        with open(f"/proc/{pid}/net/dev") as f:
+            lines = f.read().splitlines()[2:]
+    except OSError:
+        return 0, 0
+    for line in lines:
+        name, _, data = line.partition(":")
+        fields = data.split()
+        if name.strip() != "lo" and len(fields) >= 9:
+            rx += int(fields[0])
+            tx += int(fields[8])
+    return rx, tx

@@ -1,0 +1,611 @@
+"""What a container may do once it runs: capabilities, no_new_privs, the
+paths it must not see or write, user namespace id ranges, process hygiene.
+
+The parent turns the user's flags into plain data before fork
+(settings_for(): a capability set, a no_new_privs bit, a seccomp program);
+the child applies it at the end of its setup, in this order:
+
+    apply_capabilities(caps)    bounding set, ambient, then capset
+    seccomp.install(program)    sets no_new_privs itself when it must
+    execve
+
+Capabilities after execve, for a root (uid 0) process without file
+capabilities: permitted = inheritable | bounding, effective = permitted.
+So the bounding set *is* the container's capability set, and inheritable
+must be empty or it would add to it.  A non-root user execs with empty
+permitted/effective sets (no ambient capabilities), as in Docker.
+"""
+
+import os
+
+from . import linux
+from .errors import Conflict, UsageError
+
+# ------------------------------------------------------------- capabilities
+# <linux/capability.h>, in number order: CAP_CHOWN = 0 ... CAP_CHECKPOINT_RESTORE = 40
+_CAPS = (
+    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL",
+    "SETGID", "SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE",
+    "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE",
+    "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT",
+    "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE",
+    "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG",
+    "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+)
+
+
+class _CapNames(dict):
+    """{'CAP_CHOWN': 0, ...}; lookups also take 'chown', 'Cap_Chown'..."""
+
+    @staticmethod
+    def _key(name):
+        name = str(name).upper()
+        return name if name.startswith("CAP_") else "CAP_" + name
+
+    def __getitem__(self, name):
+        return dict.__getitem__(self, self._key(name))
+
+    def __contains__(self, name):
+        return dict.__contains__(self, self._key(name))
+
+    def get(self, name, default=None):
+        return dict.get(self, self._key(name), default)
+
+
+CAP_NAMES = _CapNames(("CAP_" + name, number) for number, name in enumerate(_CAPS))
+CAP_SETPCAP = 8
+CAP_SYS_ADMIN = 21
+
+# Docker's default set (moby oci/caps/defaults.go)
+DEFAULT_CAPS = frozenset(CAP_NAMES[n] for n in (
+    "CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID",
+    "SETUID", "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL",
+    "AUDIT_WRITE"))
+
+_last_cap = None
+
+
+def last_cap():
+    """The highest capability this kernel knows (/proc/sys/kernel/cap_last_cap).
+
+    Cached: the parent reads it once, the child inherits the answer.
+    """
+    global _last_cap
+    if _last_cap is None:
+        try:
+            with open("/proc/sys/kernel/cap_last_cap") as f:
+                _last_cap = int(f.read())
+        except (OSError, ValueError):
+            _last_cap = len(_CAPS) - 1
+    return _last_cap
+
+
+def cap_name(number):
+    """'CAP_SYS_ADMIN' for 21."""
+    return "CAP_" + _CAPS[number] if 0 <= number < len(_CAPS) else f"CAP_{number}"
+
+
+def cap_number(name):
+    """21 for 'SYS_ADMIN', 'CAP_SYS_ADMIN' or 'sys_admin'; UsageError if unknown."""
+    number = CAP_NAMES.get(name)
+    if number is None:
+        raise UsageError(f"unknown capability {name!r} (see capabilities(7))")
+    return number
+
+
+def all_caps():
+    """Every capability this kernel knows: what --privileged and ALL mean."""
+    return frozenset(range(last_cap() + 1))
+
+
+def resolve_caps(cap_add=(), cap_drop=(), privileged=False):
+    """The container's capability set from Docker's flags (moby TweakCapabilities).
+
+    --privileged: all.  --cap-add ALL: all but the dropped ones.
+    --cap-drop ALL: only the added ones.  Otherwise the defaults minus the
+    dropped plus the added (a cap both added and dropped is added).
+    """
+    add = {str(n).upper() for n in cap_add}
+    drop = {str(n).upper() for n in cap_drop}
+    add_caps = {cap_number(n) for n in add if n != "ALL"}
+    drop_caps = {cap_number(n) for n in drop if n != "ALL"}
+    if privileged:
+        return all_caps()
+    if "ALL" in add:
+        return all_caps() - drop_caps
+    if "ALL" in drop:
+        return frozenset(add_caps)
+    return frozenset((DEFAULT_CAPS - drop_caps) | add_caps)
+
+
+def caps_mask(caps):
+    """A 64-bit mask (as in /proc/PID/status) from capability numbers."""
+    mask = 0
+    for cap in caps:
+        mask |= 1 << cap
+    return mask
+
+
+def apply_capabilities(caps):
+    """Reduce this process to caps before execve; returns the mask kept.
+
+    1. bounding set: drop every capability not in caps (needs CAP_SETPCAP,
+       so it comes first; after a setuid with PR_SET_KEEPCAPS the effective
+       set is empty and is raised from permitted for it);
+    2. ambient set: cleared;
+    3. capset: effective = permitted = caps, inheritable = 0.
+    A capability this process does not hold (root here lacks
+    CAP_SYS_RESOURCE, say) cannot be gained: it is silently left out.
+    """
+    want = caps_mask(caps)
+    effective, permitted, _ = linux.capget()
+    if permitted >> CAP_SETPCAP & 1 and not effective >> CAP_SETPCAP & 1:
+        linux.capset(permitted, permitted, 0)
+    for cap in range(last_cap() + 1):
+        if not want >> cap & 1:
+            linux.prctl(linux.PR_CAPBSET_DROP, cap)
+    linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_CLEAR_ALL)
+    keep = want & permitted
+    linux.capset(keep, keep, 0)
+    return keep
+
+
+def read_status_caps(pid="self"):
+    """{'CapInh': int, 'CapPrm':..., 'CapEff':..., 'CapBnd':..., 'CapAmb':...}."""
+    found = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("Cap"):
+                key, _, value = line.partition(":")
+                found[key] = int(value, 16)
+    return found
+
+
+# ------------------------------------------------------------ process bits
+def set_no_new_privs():
+    """PR_SET_NO_NEW_PRIVS: execve can no longer grant privileges (setuid
+    bits, file capabilities); inherited by children, never cleared."""
+    linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+
+
+def no_new_privs():
+    """Whether this process has no_new_privs set."""
+    return bool(linux.prctl(linux.PR_GET_NO_NEW_PRIVS))
+
+
+def set_dumpable(flag):
+    """PR_SET_DUMPABLE.  Non-dumpable until exec, a process cannot be
+    ptraced or have its /proc/PID files opened by the container
+    (CVE-2016-9962); execve makes it dumpable again."""
+    linux.prctl(linux.PR_SET_DUMPABLE, 1 if flag else 0)
+
+
+def set_parent_death_signal(sig):
+    """PR_SET_PDEATHSIG: sig is sent when the parent dies (reset by setuid)."""
+    linux.prctl(linux.PR_SET_PDEATHSIG, sig)
+
+
+def close_fds_except(keep=(0, 1, 2), cloexec=False):
+    """Close (or, with cloexec, mark close-on-exec) every fd not in keep.
+
+    With cloexec the fds stay usable until execve, e.g. an error pipe.
+    No host fd may reach the container's command (CVE-2024-21626).
+    """
+    flags = linux.CLOSE_RANGE_CLOEXEC if cloexec else 0
+    first = 0
+    for fd in sorted(set(keep)) + [1 << 32]:
+        if first < fd:
+            linux.close_range(first, fd - 1, flags)
+        first = fd + 1
+
+
+# -------------------------------------------------------------------- paths
+# Docker's lists (moby oci/defaults.go).  Masked: /dev/null bound over files,
+# an empty read-only tmpfs over directories.  Read-only: bound onto
+# themselves and remounted read-only.  Both skipped by --privileged and by
+# --security-opt systempaths=unconfined.
+MASKED_PATHS = (
+    "/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+    "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list",
+    "/proc/timer_stats", "/sys/devices/virtual/powercap", "/sys/firmware",
+)
+READONLY_PATHS = (
+    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+)
+
+
+# ------------------------------------------------------------------ options
+def parse_security_opts(opts):
+    """--security-opt values -> {'no_new_privileges': bool, 'seccomp': None |
+    'unconfined' | PATH, 'systempaths': None | 'unconfined'}.
+
+    Docker accepts KEY=VALUE and the older KEY:VALUE.  There is no AppArmor
+    or SELinux here: only apparmor=unconfined and label=disable are taken.
+    """
+    result = {"no_new_privileges": False, "seccomp": None, "systempaths": None}
+    for opt in opts:
+        if opt == "no-new-privileges":
+            key, value = opt, "true"
+        else:
+            sep = "=" if "=" in opt else ":"
+            key, _, value = opt.partition(sep)
+        if key == "no-new-privileges":
+            if value not in ("true", "false"):
+                raise UsageError(f"invalid --security-opt {opt!r}: "
+                                 "no-new-privileges takes true or false")
+            result["no_new_privileges"] = value == "true"
+        elif key == "seccomp" and value:
+            result["seccomp"] = None if value == "builtin" else value
+        elif key == "systempaths" and value == "unconfined":
+            result["systempaths"] = value
+        elif (key, value) in (("apparmor", "unconfined"), ("label", "disable")):
+            pass
+        elif key in ("apparmor", "label"):
+            raise UsageError(f"--security-opt {opt}: contain has no AppArmor or SELinux "
+                             "support; only apparmor=unconfined and label=disable")
+        else:
+            raise UsageError(f"invalid --security-opt {opt!r}")
+    return result
+
+
+def settings_for(config):
+    """{'caps', 'no_new_privs', 'seccomp'} for the child, from a container
+    configuration's "security" dict (cap_add, cap_drop, privileged,
+    security_opt).  Runs in the parent: profile files are read here, and
+    the seccomp program is built (or found in the cache) here."""
+    sec = config.get("security") or {}
+    opts = parse_security_opts(sec.get("security_opt") or ())
+    privileged = bool(sec.get("privileged"))
+    last_cap()
+    caps = resolve_caps(sec.get("cap_add") or (), sec.get("cap_drop") or (), privileged)
+    program = None
+    if not privileged and opts["seccomp"] != "unconfined":
+        from . import seccomp
+        profile = opts["seccomp"]
+        if profile is None:
+            program = seccomp.default_program(caps)
+        elif profile.lstrip().startswith("{"):
+            program = seccomp.profile_program(profile, caps)
+        else:
+            program = seccomp.load_profile(profile, caps)
+    return {"caps": caps, "no_new_privs": opts["no_new_privileges"], "seccomp": program}
+
+
+def embed_seccomp_profiles(opts):
+    """--security-opt values with seccomp=PATH replaced by seccomp=<the
+    file's JSON>, as Docker's CLI does: call it when the container is
+    created, so a restart later does not depend on the file or the cwd."""
+    out = []
+    for opt in opts:
+        key, sep, value = opt.partition("=" if "=" in opt else ":")
+        if key == "seccomp" and value and value not in ("unconfined", "builtin") \
+                and not value.lstrip().startswith("{"):
+            try:
+                with open(value) as f:
+                    value = f.read()
+            except OSError as e:
+                raise UsageError(f"seccomp profile {value}: {e.strerror}") from None
+            from . import seccomp
+            seccomp.profile_program(value, DEFAULT_CAPS)     # fail now, not at start
+            opt = "seccomp=" + value
+        out.append(opt)
+    return out
+
+
+# ---------------------------------------------------------- user namespaces
+# --userns=auto: each container gets its own range of host ids; its root is
+# the first id of the range.  Ranges are handed out from ID_RANGE_BASE in
+# steps of ID_RANGE_STEP and recorded in STATE_ROOT/userns.json, under a lock.
+ID_RANGE_BASE = 100000
+ID_RANGE_STEP = 65536
+ID_MAX = 0xFFFFFFFE          # (uid_t)-1 is never a valid id
+
+
+def allocate_id_range(state_root, container_id, size=ID_RANGE_STEP):
+    """(first host id, size) reserved for container_id; the same answer
+    again if it already has one.  Conflict when the id space is full."""
+    size = int(size)
+    if not 0 < size <= ID_MAX - ID_RANGE_BASE:
+        raise UsageError(f"invalid user namespace size {size}")
+    with _IdRanges(state_root) as ranges:
+        if container_id in ranges:
+            return tuple(ranges[container_id])
+        start = _first_free(sorted(ranges.values()), size)
+        ranges[container_id] = [start, size]
+        return start, size
+
+
+def release_id_range(state_root, container_id):
+    """Give container_id's range back (no error if it had none)."""
+    with _IdRanges(state_root) as ranges:
+        ranges.pop(container_id, None)
+
+
+def _first_free(taken, size):
+    start = ID_RANGE_BASE
+    for first, length in taken:
+        if start + size <= first:
+            break
+        if first + length > start:
+            step = ID_RANGE_STEP
+            start = ID_RANGE_BASE + -(-(first + length - ID_RANGE_BASE) // step) * step
+    if start + size - 1 > ID_MAX:
+        raise Conflict("no free range of user ids left for a user namespace")
+    return start
+
+
+class _IdRanges:
+    """The {container_id: [start, size]} record, locked while in use."""
+
+    def __init__(self, state_root):
+        self.path = os.path.join(state_root, "userns.json")
+        self.lock_path = os.path.join(state_root, "userns.lock")
+
+    def __enter__(self):
+        import fcntl
+        import json
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        self.fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        try:
+            with open(self.path) as f:
+                self.ranges = json.load(f)
+        except FileNotFoundError:
+            self.ranges = {}
+        self.before = dict(self.ranges)
+        return self.ranges
+
+    def __exit__(self, *exc):
+        import json
+        try:
+            if exc[0] is None and self.ranges != self.before:
+                tmp = f"{self.path}.{os.getpid()}.tmp"
+                with open(tmp, "w") as f:
+                    json.dump(self.ranges, f, sort_keys=True)
+                os.rename(tmp, self.path)
+        finally:
+            os.close(self.fd)
+
+
+def format_id_map(entries):
+    """'0 100000 65536\\n' from [(inside, outside, count)]."""
+    return "".join(f"{inside} {outside} {count}\n" for inside, outside, count in entries)
+
+
+def write_id_maps(pid, uid_map, gid_map):
+    """Write /proc/PID/uid_map then gid_map for a child that unshared
+    CLONE_NEWUSER (each is written once, in one write).  Maps are
+    [(inside, outside, count)] or the text itself.  The writer is root in
+    the parent namespace, so setgroups stays allowed: the container's root
+    can still call setgroups(2)."""
+    for name, entries in (("uid_map", uid_map), ("gid_map", gid_map)):
+        data = (entries if isinstance(entries, str) else format_id_map(entries)).encode()
+        path = f"/proc/{pid}/{name}"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, path) from None
+
+
+def open_userns(uid_map, gid_map):
+    """An fd of a new user namespace with these maps (for idmapped mounts).
+
+    A helper child unshares CLONE_NEWUSER and waits; we write its maps,
+    open /proc/CHILD/ns/user and let it exit: the fd keeps the namespace.
+    """
+    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+    done_r, done_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(ready_r)
+            os.close(done_w)
+            linux.unshare(linux.CLONE_NEWUSER)
+            os.write(ready_w, b"1")
+            os.read(done_r, 1)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(ready_w)
+    os.close(done_r)
+    try:
+        if os.read(ready_r, 1) != b"1":
+            raise OSError(22, "unshare(CLONE_NEWUSER) failed in the helper process")
+        write_id_maps(pid, uid_map, gid_map)
+        return os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    finally:
+        os.close(ready_r)
+        os.close(done_w)         # EOF: the helper exits
+        os.waitpid(pid, 0)
+
+
+def idmapped_bind(source, target, userns_fd, recursive=False):
+    """Bind source onto target through the id mapping of userns_fd.
+
+    A file owned by id N on disk appears owned by the id N maps to (0 ->
+    100000 with '0 100000 65536'), so a container whose user namespace has
+    the same maps sees its image as root-owned without a chown.  Works for
+    ext4, xfs, btrfs, tmpfs (6.3+)...; overlayfs cannot itself be idmapped
+    (EINVAL, kernel 6.18), but its lower layers can: see idmapped_overlay_recipe.
+    """
+    flags = linux.OPEN_TREE_CLONE | linux.OPEN_TREE_CLOEXEC
+    if recursive:
+        flags |= linux.AT_RECURSIVE
+    tree = linux.open_tree(-100, source, flags)       # -100: AT_FDCWD
+    try:
+        attr = linux.mount_attr(linux.MOUNT_ATTR_IDMAP, 0, 0, userns_fd)
+        linux.mount_setattr(tree, "", linux.AT_EMPTY_PATH | (
+            linux.AT_RECURSIVE if recursive else 0), attr)
+        linux.move_mount(tree, "", -100, target, linux.MOVE_MOUNT_F_EMPTY_PATH)
+    finally:
+        os.close(tree)
+
+
+# How to give a --userns=auto container an image it owns (proved by
+# tests/test_security_userns.py on this kernel):
+#   1. (start, size) = allocate_id_range(...); maps = [(0, start, size)]
+#   2. fd = open_userns(maps, maps); for each image layer L:
+#      idmapped_bind(L, L_idmapped, fd)  (layers stay root-owned on disk,
+#      shared by every container)
+#   3. upper and work dirs: plain directories, upper chowned to start:start;
+#      overlay mounted (by host root) with lowerdir=the idmapped binds.
+#      Copy-ups and new files land in upper owned by start+N = inside N.
+#   4. the child unshares CLONE_NEWUSER (first), the parent calls
+#      write_id_maps(pid, maps, maps), the child does setresuid/gid(0).
+# Fallback where idmapped mounts are missing (kernel < 5.12, or a layer
+# filesystem without FS_ALLOW_IDMAP): copy the rootfs and
+# shift_ownership(copy, start, start) on it.
+
+_idmap_supported = None
+
+
+def idmapped_mount_supported(path="/"):
+    """Whether path's filesystem accepts an idmapped mount here (cached).
+
+    Tries for real: clones path's mount detached (it never appears in any
+    mount table) and asks for MOUNT_ATTR_IDMAP.
+    """
+    global _idmap_supported
+    if _idmap_supported is None:
+        try:
+            fd = open_userns([(0, ID_RANGE_BASE, ID_RANGE_STEP)],
+                             [(0, ID_RANGE_BASE, ID_RANGE_STEP)])
+        except OSError:
+            _idmap_supported = False
+            return False
+        try:
+            tree = linux.open_tree(-100, path, linux.OPEN_TREE_CLONE | linux.OPEN_TREE_CLOEXEC)
+            try:
+                linux.mount_setattr(tree, "", linux.AT_EMPTY_PATH,
+                                    linux.mount_attr(linux.MOUNT_ATTR_IDMAP, 0, 0, fd))
+                _idmap_supported = True
+            finally:
+                os.close(tree)
+        except OSError:
+            _idmap_supported = False
+        finally:
+            os.close(fd)
+    return _idmap_supported
+
+
+def shift_ownership(root, uid_base, gid_base):
+    """Add uid_base/gid_base to the owner of every file under root (the
+    fallback for idmapped mounts: run it on the container's own copy).
+    Symlinks are not followed; setuid/setgid bits, which chown clears, are
+    restored."""
+    import stat as st
+
+    def shift(path):
+        info = os.lstat(path)
+        os.lchown(path, info.st_uid + uid_base, info.st_gid + gid_base)
+        if not st.S_ISLNK(info.st_mode) and info.st_mode & (st.S_ISUID | st.S_ISGID):
+            os.chmod(path, st.S_IMODE(info.st_mode))
+
+    for dirpath, dirnames, filenames in os.walk(root):
+        shift(dirpath)
+        for name in filenames:
+            shift(os.path.join(dirpath, name))
+        for name in dirnames:       # symlinks to directories are not walked
+            if os.path.islink(os.path.join(dirpath, name)):
+                shift(os.path.join(dirpath, name))
+
+
+# ------------------------------------------------------------------ devices
+# cgroup v2 has no devices.allow file: access to device nodes is decided by
+# an eBPF program (BPF_PROG_TYPE_CGROUP_DEVICE) attached to the cgroup.  It
+# runs on every open/mknod of a device node by a process of the cgroup and
+# returns 1 (allow) or 0 (EPERM).  Rules are (type, major, minor, access):
+# type 'c', 'b' or 'a' (all), None for a wildcard number, access a subset
+# of "rwm".  Docker's defaults (as runc's AllowedDevices): mknod of any
+# node, and read/write only on these.
+DEFAULT_DEVICE_RULES = (
+    ("c", None, None, "m"), ("b", None, None, "m"),
+    ("c", 1, 3, "rwm"),      # /dev/null
+    ("c", 1, 5, "rwm"),      # /dev/zero
+    ("c", 1, 7, "rwm"),      # /dev/full
+    ("c", 1, 8, "rwm"),      # /dev/random
+    ("c", 1, 9, "rwm"),      # /dev/urandom
+    ("c", 5, 0, "rwm"),      # /dev/tty
+    ("c", 5, 1, "rwm"),      # /dev/console
+    ("c", 5, 2, "rwm"),      # /dev/ptmx
+    ("c", 136, None, "rwm"), # /dev/pts/*
+    ("c", 10, 200, "rwm"),   # /dev/net/tun
+)
+
+# <linux/bpf.h>: struct bpf_cgroup_dev_ctx { u32 access_type; u32 major; u32 minor; }
+# access_type = (access << 16) | type
+_DEV_TYPE = {"b": 1, "c": 2}
+_DEV_ACCESS = {"m": 1, "r": 2, "w": 4}
+
+
+def _insn(code, dst=0, src=0, off=0, imm=0):
+    import struct
+    return struct.pack("<BBhi", code, src << 4 | dst, off, imm)
+
+
+def device_program(rules=DEFAULT_DEVICE_RULES):
+    """eBPF bytecode allowing exactly rules (first match allows; else deny).
+
+        r2 = type, r3 = access, r4 = major, r5 = minor   (from ctx in r1)
+        per rule: if r2 != type: next; if r3 & ~access: next;
+                  if r4 != major: next; if r5 != minor: next; return 1
+        return 0
+    """
+    LDXW, AND, RSH, MOV, MOVX, JNE, EXIT = 0x61, 0x57, 0x77, 0xB7, 0xBF, 0x55, 0x95
+    code = [_insn(LDXW, 2, 1, 0), _insn(AND, 2, imm=0xFFFF),
+            _insn(LDXW, 3, 1, 0), _insn(RSH, 3, imm=16),
+            _insn(LDXW, 4, 1, 4), _insn(LDXW, 5, 1, 8)]
+    for kind, major, minor, access in rules:
+        checks = []
+        if kind != "a":
+            checks.append((2, _DEV_TYPE[kind]))
+        mask = sum(_DEV_ACCESS[a] for a in set(access))
+        if major is not None:
+            checks.append((4, major))
+        if minor is not None:
+            checks.append((5, minor))
+        # the access test: r1 = r3 & ~mask must be 0 (r1, the ctx, is no longer needed)
+        length = len(checks) + 3 + 2          # checks, access test (3), return 1 (2)
+        block, done = [], 0
+        for reg, value in checks:
+            done += 1
+            block.append(_insn(JNE, reg, off=length - done, imm=value))
+        block += [_insn(MOVX, 1, 3), _insn(AND, 1, imm=~mask & 0x7),
+                  _insn(JNE, 1, off=2, imm=0),
+                  _insn(MOV, 0, imm=1), _insn(EXIT)]
+        code += block
+    code += [_insn(MOV, 0, imm=0), _insn(EXIT)]
+    return b"".join(code)
+
+
+def attach_device_filter(cgroup_dir, rules=DEFAULT_DEVICE_RULES):
+    """Load device_program(rules) and attach it to a cgroup v2 directory.
+
+    Attached with BPF_F_ALLOW_MULTI, so it adds to (never loosens) what an
+    ancestor's program allows.  The cgroup holds the program: it is freed
+    with the cgroup, nothing to detach on removal.
+    """
+    import struct
+    insns = device_program(rules)
+    insns_addr, keep_insns = linux.address_of(insns)
+    license_addr, keep_license = linux.address_of(b"GPL\0")
+    attr = struct.pack("<IIQQIIQII16sII", linux.BPF_PROG_TYPE_CGROUP_DEVICE,
+                       len(insns) // 8, insns_addr, license_addr, 0, 0, 0, 0, 0,
+                       b"contain_devices", 0, linux.BPF_CGROUP_DEVICE).ljust(128, b"\0")
+    prog_fd, _ = linux.bpf(linux.BPF_PROG_LOAD, attr)
+    del keep_insns, keep_license
+    try:
+        cg_fd = os.open(cgroup_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            attach = struct.pack("<IIIII", cg_fd, prog_fd, linux.BPF_CGROUP_DEVICE,
+                                 linux.BPF_F_ALLOW_MULTI, 0).ljust(64, b"\0")
+            linux.bpf(linux.BPF_PROG_ATTACH, attach)
+        finally:
+            os.close(cg_fd)
+    finally:
+        os.close(prog_fd)
