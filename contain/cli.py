@@ -114,9 +114,7 @@ def config_from(ns):
         + [spec.parse_tmpfs(t) for t in ns.tmpfs],
         "init": ns.init,
         "network": network_options(ns),
-        "security": {"cap_add": ns.cap_add, "cap_drop": ns.cap_drop,
-                     "privileged": ns.privileged, "security_opt": ns.security_opt,
-                     "userns": ns.userns},
+        "security": security_options(ns),
         "stop_timeout": ns.stop_timeout,
         "stop_signal": spec.parse_signal(ns.stop_signal) if ns.stop_signal else None,
         "entrypoint": ns.entrypoint,
@@ -148,8 +146,20 @@ def config_from(ns):
     return cfg
 
 
+def security_options(ns):
+    from . import security
+    security.parse_security_opts(ns.security_opt)  # refuse bad values now
+    security.resolve_caps(ns.cap_add, ns.cap_drop, ns.privileged)
+    return {"cap_add": ns.cap_add, "cap_drop": ns.cap_drop, "privileged": ns.privileged,
+            # a profile file is read now, so a restart does not need it
+            "security_opt": security.embed_seccomp_profiles(ns.security_opt),
+            "userns": ns.userns}
+
+
 def network_options(ns):
-    mode = ns.network or "bridge"
+    # CONTAIN_DEFAULT_NETWORK sets the default mode (the tests use "none" outside
+    # their network sandbox); Docker's default is the bridge.
+    mode = ns.network or os.environ.get("CONTAIN_DEFAULT_NETWORK") or "bridge"
     return {"mode": mode, "publish": ns.publish, "publish_all": ns.publish_all,
             "ip": ns.ip, "dns": ns.dns, "dns_search": ns.dns_search,
             "add_hosts": ns.add_host}

@@ -194,12 +194,14 @@ def become_command(L):
     if L.caps is not None:
         from . import security
         _step(lambda: security.apply_capabilities(L.caps), "setting capabilities")
-    if L.no_new_privs or L.seccomp:
-        # seccomp without CAP_SYS_ADMIN requires no_new_privs.
+    if L.no_new_privs:
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
     # Seccomp goes last: once installed it would refuse the setup calls above.
+    # (install() also sets no_new_privs when CAP_SYS_ADMIN is gone, as the
+    # kernel requires for an unprivileged filter.)
     if L.seccomp:
-        _step(lambda: linux.seccomp_set_mode_filter(L.seccomp), "installing seccomp filter")
+        from . import seccomp
+        _step(lambda: seccomp.install(L.seccomp), "installing seccomp filter")
 
     if L.init:
         # --init: stay as a tiny PID 1 that reaps zombies and forwards signals;
@@ -268,6 +270,7 @@ def preload(tty=False, caps=False):
         import socket  # noqa: F401
     if caps:
         from . import security  # noqa: F401
+        from . import seccomp  # noqa: F401
 
 
 def _setup_tty(sock):

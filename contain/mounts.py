@@ -257,6 +257,8 @@ def build_plan(cfg, root_source, files, cgroup_version=1, cgroup_hierarchies=Non
     """
     sec = cfg.get("security", {})
     privileged = sec.get("privileged", False)
+    # --security-opt systempaths=unconfined: no masked or read-only /proc paths
+    unmasked = privileged or "systempaths=unconfined" in (sec.get("security_opt") or ())
     plan = [MakePrivate()]
     if root_source[0] == "bind":
         plan.append(BindRoot(root_source[1]))
@@ -287,7 +289,7 @@ def build_plan(cfg, root_source, files, cgroup_version=1, cgroup_hierarchies=Non
     for m in cfg.get("mounts", []):
         plan.append(user_mount(m))
     plan.append(PivotRoot())
-    if not privileged:
+    if not unmasked:
         plan += [Mask(p) for p in MASKED_PATHS]
         plan += [ReadOnly(p) for p in READONLY_PATHS]
     if cfg.get("read_only"):

@@ -116,7 +116,7 @@ def prepare_rootfs(c, setup, log):
     upper and work dir for its overlay (same filesystem, checked)."""
     rootfs = c.config["rootfs"]
     if rootfs["type"] == "tar":
-        from .images import safe_extract
+        from .unpack import safe_extract
         dest = c.path("rootfs")
         os.mkdir(dest)
         if log:
@@ -144,8 +144,15 @@ def prepare_cgroup(c, setup, log):
         desc = describe_limits(limits)
         log(f"creating cgroup {parent}/{c.id[:12]} (cgroup v{driver.version})"
             + (f"; applying cgroup limits: {desc}" if limits else ""))
-    devices = "all" if c.config.get("security", {}).get("privileged") else "default"
-    return driver.create(parent, cgroup_name(c), limits, devices=devices)
+    privileged = c.config.get("security", {}).get("privileged")
+    cg = driver.create(parent, cgroup_name(c), limits, devices="all" if privileged else "default")
+    if driver.version == 2 and not privileged:
+        # cgroup v2 has no devices controller: a BPF program is its allow-list
+        from .security import attach_device_filter
+        if log:
+            log("attaching the device allow-list (BPF) to the cgroup")
+        attach_device_filter(cg.dirs[0])
+    return cg
 
 
 # ------------------------------------------------------------------ spawn
@@ -397,6 +404,11 @@ def network_prepare(store, c, log):
     """(netinfo, attach callable) for the container's network mode."""
     net = c.config.get("network") or {"mode": "none"}
     mode = net.get("mode", "none")
+    own_stack = mode not in ("none", "host") and not mode.startswith("container:")
+    if net.get("publish") and not own_stack:
+        if mode != "host":
+            raise ContainError(f"conflicting options: port publishing and --network {mode}")
+        os.write(2, b"contain: warning: published ports are discarded in host network mode\n")
     if mode in ("none", "host"):
         return {"mode": mode}, None
     if mode.startswith("container:"):
@@ -407,7 +419,9 @@ def network_prepare(store, c, log):
         return {"mode": mode, "container_pid": other.state["pid"],
                 "container_id": other.id}, None
     from . import network
-    netinfo = network.prepare(network.NetworkStore(store.root), c.id, net, log=log)
+    opts = dict(net, name=c.name, hostname=c.config["hostname"],
+                exposed_ports=c.config.get("exposed_ports"))
+    netinfo = network.prepare(network.NetworkStore(store.root), c.id, opts, log=log)
     netinfo["attach"] = True
 
     def attach(pid):

@@ -57,6 +57,8 @@ def env(**extra):
     e = dict(os.environ)
     e["CONTAIN_ROOT"] = STATE_ROOT
     e["CONTAIN_CGROUP_PARENT"] = CGROUP_PARENT
+    # never the bridge on the real host: network tests set it inside their sandbox
+    e["CONTAIN_DEFAULT_NETWORK"] = "none"
     e.update(extra)
     return e
 
