@@ -122,7 +122,7 @@ def prepare_rootfs(c, setup, log):
         if log:
             log(f"unpacking {rootfs['path']} into {dest}")
         try:
-            safe_extract(rootfs["path"], dest)
+            safe_extract(rootfs["path"], dest, refuse_devices=True)
         except OSError as e:
             raise ContainError(f"unpacking {rootfs['path']}: {e.strerror or e}") from None
     elif rootfs["type"] == "image":

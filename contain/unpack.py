@@ -582,8 +582,9 @@ class Unpacker:
     creating entries changes a directory's mtime.
     """
 
-    def __init__(self, dest, log=None):
+    def __init__(self, dest, log=None, refuse_devices=False):
         self.log = log
+        self.refuse_devices = refuse_devices
         self.root = os.open(dest, O_DIR)
         self.fds = {(): self.root}
         self.stale = []          # evicted fds, closed before the next member
@@ -700,6 +701,8 @@ class Unpacker:
         elif kind == CHAR and m.devmajor == 0 and m.devminor == 0:
             self._create(parts, parent, _mkwhiteout)   # an overlay whiteout as is
         elif kind in (CHAR, BLOCKDEV):
+            if self.refuse_devices:
+                raise _Refused(f"is a device node ({m.devmajor}:{m.devminor})")
             self._skip(m, "device nodes are not created")
         else:
             self._skip(m, f"unsupported member type {kind!r}")
@@ -846,7 +849,7 @@ def _utime(name, parent, m):
 
 
 # ------------------------------------------------------------------ entry
-def unpack_stream(stream, dest, log=None):
+def unpack_stream(stream, dest, log=None, refuse_devices=False):
     """Unpack every member of a TarStream into the existing directory dest.
 
     Returns the number of bytes of file data written.  Raises ContainError
@@ -854,7 +857,7 @@ def unpack_stream(stream, dest, log=None):
     """
     label = stream.label
     reader = TarReader(stream)
-    unpacker = Unpacker(dest, log)
+    unpacker = Unpacker(dest, log, refuse_devices)
     try:
         for m in reader:
             try:
@@ -892,12 +895,14 @@ def open_source(src):
         raise ContainError(f"cannot open {src}: {e.strerror}") from None
 
 
-def safe_extract(src, dest, log=None, label=None):
+def safe_extract(src, dest, log=None, label=None, refuse_devices=False):
     """Unpack the tar src (plain, gzip, bzip2, xz; zstd where Python has
     compression.zstd) -- a path, '-' for stdin, or a binary file object --
     into dest, created if missing.
 
-    Nothing lands outside dest (see the module docstring).  Returns a dict:
+    Nothing lands outside dest (see the module docstring).  Device nodes
+    are skipped, or refused with refuse_devices (a --rootfs tarball: whiteouts
+    make no sense there either).  Returns a dict:
     size (bytes of file data written), compression (None or its name).
     """
     raw, close = open_source(src)
@@ -905,7 +910,7 @@ def safe_extract(src, dest, log=None, label=None):
     try:
         os.makedirs(dest, exist_ok=True)
         stream = TarStream(raw, label)
-        size = unpack_stream(stream, dest, log)
+        size = unpack_stream(stream, dest, log, refuse_devices)
     finally:
         if close:
             raw.close()
