@@ -580,6 +580,8 @@ class Cgroup:
         self.dirs = dirs            # every directory that makes up this cgroup
         # cgroup.procs files the container's process writes '0' to
         self.procs_files = [os.path.join(d, "cgroup.procs") for d in procs_dirs]
+        # what a single-threaded process writes "0" to, to join (see join())
+        self.join_files = self.procs_files
         self.devices_enforced = False
 
     def __repr__(self):
@@ -1009,9 +1011,15 @@ class CgroupV1(Cgroup):
     def __init__(self, driver, parent, name):
         self.at = {c: os.path.join(h, parent, name) for c, h in driver.mounts.items()}
         dirs = sorted(set(self.at.values()))
-        self.unified = os.path.join(driver.unified, parent, name) if driver.unified else None
-        procs = dirs + ([self.unified] if self.unified else [])
-        super().__init__(driver, parent, name, procs, procs)
+        # The hybrid cgroup2 tree is not joined: moving a process into a v2
+        # cgroup takes the kernel's global threadgroup lock, which waits for an
+        # RCU grace period (~10 ms on every container start); the v1 freezer
+        # gives kill_all what cgroup.kill would.
+        self.unified = None
+        super().__init__(driver, parent, name, dirs, dirs)
+        # Joining writes "0" to "tasks": moving only the calling thread skips
+        # that lock too, and the container's child is single-threaded.
+        self.join_files = [os.path.join(d, "tasks") for d in dirs]
 
     def _f(self, controller, name):
         return os.path.join(self.at[controller], name)
@@ -1209,7 +1217,8 @@ class DriverV1(Driver):
         return CgroupV1(self, parent, name)
 
     def _bases(self):
-        return sorted(set(self.mounts.values())) + ([self.unified] if self.unified else [])
+        # not the hybrid cgroup2 tree: containers do not join it (CgroupV1)
+        return sorted(set(self.mounts.values()))
 
     def _mkdirs(self, cg):
         cpuset = self.mounts.get("cpuset")
@@ -1234,7 +1243,7 @@ class DriverV1(Driver):
             "hierarchies": {c: self.mounts[c] for c in ctrls},
             "unified": self.unified,
             "swap_limit": memsw, "cpu_cfs": cfs,
-            "cgroup_kill": bool(self.unified) and _kernel_at_least(5, 14),
+            "cgroup_kill": False,  # the hybrid cgroup2 tree is not used (see CgroupV1)
             "freezer": "freezer" in self.mounts,
             "devices": "enforced (devices controller)" if "devices" in self.mounts
                        else "not enforced (no devices controller)",

@@ -264,6 +264,7 @@ def _environment(pairs):
 def preload(tty=False, caps=False):
     """Import, in the parent, every module the child needs after pivot_root:
     inside the container the host's Python library is out of reach."""
+    import _socket  # noqa: F401  (linux.interface_up)
     import fcntl  # noqa: F401
     import struct  # noqa: F401
     if tty:

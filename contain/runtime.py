@@ -219,7 +219,7 @@ def launch_for(c, log, tty, netinfo=None):
     sec = security_settings(c)
     return Launch(argv=cfg["argv"], env=default_env(cfg, tty), cwd=cfg.get("cwd"),
                   user=cfg.get("user"), hostname=cfg["hostname"], root=root, plan=plan,
-                  unshare_flags=flags, join_ns=join, cgroup_procs=cgroup.procs_files,
+                  unshare_flags=flags, join_ns=join, cgroup_procs=cgroup.join_files,
                   tty=tty, log=log, errfd=-1, sync=bool(netinfo and netinfo.get("attach")),
                   **sec)
 
@@ -813,7 +813,7 @@ def exec_in(store, ref, argv, env=(), cwd=None, user=None, tty=False,
     launch = Launch(argv=argv, env=merge_env(default_env(cfg, tty), env),
                     cwd=cwd or cfg.get("cwd") or "/", user=user if user is not None
                     else cfg.get("user"), root="/", plan=[], unshare_flags=0,
-                    cgroup_procs=cgroup.procs_files, tty=tty, log=log, errfd=errw, **sec)
+                    cgroup_procs=cgroup.join_files, tty=tty, log=log, errfd=errw, **sec)
     parent_sock = None
     from .init import preload
     preload(tty, launch.caps is not None)
