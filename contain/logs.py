@@ -2,11 +2,15 @@
 {"log": "...\\n", "stream": "stdout"|"stderr", "time": RFC3339Nano},
 bounded by size with rotation (container.log, container.log.1, ...)."""
 
-import json
 import os
 import time
 
-from .state import now, parse_time
+from .clock import now, parse_time
+
+try:  # the C encoder: the log pump must not import json (and re) to stay small
+    from _json import encode_basestring_ascii as _quote
+except ImportError:  # pragma: no cover - other Pythons
+    from json.encoder import encode_basestring_ascii as _quote
 
 LOG_NAME = "container.log"
 MAX_LINE = 16 * 1024  # Docker splits longer lines into 16K pieces
@@ -41,8 +45,8 @@ class LogWriter:
                 self.partial[stream] = b""
 
     def _entry(self, stream, raw):
-        return (json.dumps({"log": raw.decode(errors="replace"), "stream": stream,
-                            "time": now()}) + "\n").encode()
+        text = _quote(raw.decode(errors="replace"))
+        return f'{{"log": {text}, "stream": "{stream}", "time": "{now()}"}}\n'.encode()
 
     def _append(self, entries):
         """Write entries (a list of encoded lines), rotating between them."""
@@ -90,6 +94,7 @@ def log_files(path):
 
 
 def read_entries(path):
+    import json
     for name in log_files(path):
         with open(name, "rb") as f:
             for line in f:
@@ -138,6 +143,7 @@ def show(path, out_fd, err_fd, tail=None, since=None, timestamps=False,
         _emit(e, out_fd, err_fd, timestamps)
     if not follow:
         return
+    import json
     # follow: read what is appended, reopening after a rotation
     f = open(path, "rb") if os.path.exists(path) else None
     if f:

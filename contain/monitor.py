@@ -9,20 +9,35 @@ restart policy, and removes the container for --rm.
 The CLI waits on a close-on-exec pipe until the monitor reports "ok" (the
 command was exec'd) or "error CODE MESSAGE", so `start` fails with the same
 one-line error a foreground run would print.
+
+One process, three phases, joined by execve (the pid, the container as its
+child and the log pipes all survive an exec):
+
+    setup   forked from the CLI, the whole runtime loaded: spawn the container
+    pump    a fresh, small interpreter (`pump_main`): copy output to the log
+            and wait; it imports almost nothing, so a monitor that may live for
+            months costs little memory
+    exit    the whole runtime again (`exit_main`): record the exit and any OOM
+            kill, clean up, restart (back to pump) or remove (--rm)
 """
 
 import os
-import signal
+import sys
 import time
 
-from . import runtime
 from .errors import ContainError
 
+# (no `signal` here: it imports enum, a megabyte the pump does not need)
+SIGKILL = 9
+
 NOTIFY_OK = b"ok"
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_ENTRY = "import sys; sys.path.insert(0, sys.argv[1]); import contain.monitor as m; m.{}(sys.argv[2:])"
 
 
 def launch(store, c, log=None):
     """Start a detached monitor for c; returns when the command runs."""
+    from .runtime import _read_all
     r, w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:  # intermediate: leave the session, fork the monitor, exit
@@ -30,12 +45,12 @@ def launch(store, c, log=None):
             os.close(r)
             os.setsid()
             if os.fork() == 0:
-                _become_monitor(store, c, w, log)
+                _become_monitor(store, c, w)
         finally:
             os._exit(0)
     os.close(w)
     os.waitpid(pid, 0)
-    report = runtime._read_all(r)
+    report = _read_all(r)
     os.close(r)
     if report == NOTIFY_OK:
         return c.reload()
@@ -47,7 +62,7 @@ def launch(store, c, log=None):
     raise ContainError(f"container {c.id[:12]}: monitor exited before starting it")
 
 
-def _become_monitor(store, c, notify_fd, log):
+def _become_monitor(store, c, notify_fd):
     # Nothing of the CLI stays open here: above all not its copy of the
     # container lock (the lock lives as long as any copy of its fd does).
     # The CLI keeps holding the lock until we report.
@@ -57,54 +72,137 @@ def _become_monitor(store, c, notify_fd, log):
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     os.close(devnull)
+    # ignored signals stay ignored across our execs
+    import signal
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGTSTP):
         signal.signal(sig, signal.SIG_IGN)
     try:
-        monitor(store, c, notify_fd)
+        _start(store, c, notify_fd)
     except BaseException:
         pass
     os._exit(0)
 
 
-def monitor(store, c, notify_fd):
-    """Run the container (and its restarts) until it is done for good."""
-    from . import logs
+def _start(store, c, notify_fd=None):
+    """Spawn the container, then become the pump.  Returns only on failure."""
+    from . import runtime
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        proc = runtime.start_process(store, c, stdio=(devnull, out_w, err_w),
+                                     tty=c.config.get("tty", False))
+    except ContainError as e:
+        for fd in (out_r, out_w, err_r, err_w, devnull):
+            os.close(fd)
+        if notify_fd is None:
+            raise
+        _notify(notify_fd, b"error\0%d\0%s" % (e.exit_code, str(e).encode()))
+        runtime.cleanup_after_exit(store, c)
+        return
+    for fd in (out_w, err_w, devnull):
+        os.close(fd)
+    if proc.master is not None:  # -t: one stream, the terminal's
+        os.close(out_r)
+        os.close(err_r)
+        out_r, err_r = proc.master, -1
+    if notify_fd is not None:
+        c.lock_held = False  # the CLI lets go of the lock once we report
+        _notify(notify_fd, NOTIFY_OK)
     logcfg = c.config.get("log") or {}
-    writer = logs.LogWriter(c.path(logs.LOG_NAME), logcfg.get("max_size", 10 << 20),
-                            logcfg.get("max_file", 3))
-    policy = c.config.get("restart") or {"name": "no", "max": 0}
-    tty = c.config.get("tty", False)
-    first = True
-    while True:
-        try:
-            code, oom = _run_once(store, c, writer, tty, notify_fd if first else None)
-        except ContainError as e:
-            if first:
-                _notify(notify_fd, b"error\0%d\0%s" % (e.exit_code, str(e).encode()))
-                runtime.cleanup_after_exit(store, c)
-                return
-            c.update(error=str(e), pid=0, finished_at=runtime.now())
-            writer.write("stderr", f"contain: restart failed: {e}\n".encode())
-            break
-        first = False
-        if oom:
-            writer.write("stderr", b"contain: container was killed by the OOM killer\n")
-        c.reload()
-        if not _should_restart(policy, c, code):
-            break
-        count = c.state.get("restart_count", 0) + 1
-        c.update(restart_count=count, restarting=True)
-        time.sleep(min(0.1 * 2 ** min(count, 6), 5))
-        c.reload()
-        if c.state.get("stop_requested"):
-            c.update(restarting=False)
-            break
+    _exec("pump_main", store.root, c.id, proc.pid, out_r, err_r,
+          logcfg.get("max_size", 10 << 20), logcfg.get("max_file", 3))
+
+
+def _exec(entry, *args):
+    """Replace this process by a fresh interpreter running entry(args);
+    the fds named in args are handed over (made inheritable)."""
+    for a in args:
+        if isinstance(a, int) and 0 <= a < 1 << 16 and a not in (0, 1, 2):
+            try:
+                os.set_inheritable(a, True)
+            except OSError:
+                pass
+    os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", _ENTRY.format(entry),
+                              TOP, *map(str, args)])
+
+
+def pump_main(argv):
+    """Phase 2: copy the container's output into the log until it exits."""
+    from .logs import LOG_NAME, LogWriter
+    root, cid, pid, out_fd, err_fd, max_size, max_file = argv
+    pid, out_fd, err_fd = int(pid), int(out_fd), int(err_fd)
+    writer = LogWriter(os.path.join(root, "containers", cid, LOG_NAME),
+                       int(max_size), int(max_file))
+    streams = {fd: name for fd, name in ((out_fd, "stdout"), (err_fd, "stderr")) if fd >= 0}
+    import select
+    poller = select.poll()
+    for fd in streams:
+        poller.register(fd, select.POLLIN)
+    while streams:
+        for fd, _ in poller.poll():
+            try:
+                data = os.read(fd, 65536)
+            except OSError:  # EIO from a pty whose last user closed it
+                data = b""
+            if data:
+                writer.write(streams[fd], data)
+            else:
+                poller.unregister(fd)
+                os.close(fd)
+                del streams[fd]
     writer.close()
+    _, status = os.waitpid(pid, 0)
+    _exec("exit_main", root, cid, status)
+
+
+def exit_main(argv):
+    """Phase 3: record the exit, clean up, restart or remove."""
+    from . import runtime
+    from .state import Store
+    root, cid, status = argv
+    store = Store(root)
+    try:
+        c = store.load(cid)
+    except ContainError:  # removed meanwhile (rm -f): nothing left to do
+        os._exit(0)
+    code = runtime.exit_code_of(int(status))
+    oom = runtime.oom_killed(c)
+    if oom and code == 128 + SIGKILL:
+        code = 137
+    runtime.record_exit(c, code, oom)
+    runtime.cleanup_after_exit(store, c)
+    if oom:
+        _log_line(c, "contain: container was killed by the OOM killer\n")
+    while _restart_wanted(c, code):
+        try:
+            _start(store, c)  # execs the pump: returns only on failure
+        except ContainError as e:
+            c.update(error=str(e), pid=0, finished_at=runtime.now(), restarting=False)
+            _log_line(c, f"contain: restart failed: {e}\n")
+            break
     if c.config.get("auto_remove"):
         try:
             runtime.teardown(store, c)
         except ContainError:
             pass
+    os._exit(0)
+
+
+def _restart_wanted(c, code):
+    """Apply the restart policy (after a back-off); False when stopped."""
+    policy = c.config.get("restart") or {"name": "no", "max": 0}
+    c.reload()
+    if not _should_restart(policy, c, code):
+        return False
+    count = c.state.get("restart_count", 0) + 1
+    c.update(restart_count=count, restarting=True)
+    time.sleep(min(0.1 * 2 ** min(count, 6), 5))
+    c.reload()
+    if c.state.get("stop_requested"):
+        c.update(restarting=False)
+        return False
+    return True
 
 
 def _should_restart(policy, c, code):
@@ -117,50 +215,13 @@ def _should_restart(policy, c, code):
     return name in ("always", "unless-stopped")
 
 
-def _run_once(store, c, writer, tty, notify_fd):
-    """Spawn the container once, pump its output to the log, wait for it."""
-    import selectors
-    out_r, out_w = os.pipe2(os.O_CLOEXEC)
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        proc = runtime.start_process(store, c, stdio=(devnull, out_w, err_w), tty=tty)
-    finally:
-        os.close(out_w)
-        os.close(err_w)
-        os.close(devnull)
-    if notify_fd is not None:
-        c.lock_held = False  # the CLI lets go of the lock once we report
-        _notify(notify_fd, NOTIFY_OK)
-    sel = selectors.DefaultSelector()
-    streams = {out_r: "stdout", err_r: "stderr"}
-    if proc.master is not None:
-        os.close(out_r)
-        os.close(err_r)
-        streams = {proc.master: "stdout"}
-    for fd in streams:
-        sel.register(fd, selectors.EVENT_READ)
-    while streams:
-        for key, _ in sel.select():
-            try:
-                data = os.read(key.fd, 65536)
-            except OSError:  # EIO from a pty whose last user closed it
-                data = b""
-            if data:
-                writer.write(streams[key.fd], data)
-            else:
-                sel.unregister(key.fd)
-                os.close(key.fd)
-                del streams[key.fd]
-    writer.flush()
-    _, status = os.waitpid(proc.pid, 0)
-    code = runtime.exit_code_of(status)
-    oom = runtime.oom_killed(c)
-    if oom and code == 128 + signal.SIGKILL:
-        code = 137
-    runtime.record_exit(c, code, oom)
-    runtime.cleanup_after_exit(store, c)
-    return code, oom
+def _log_line(c, text):
+    from .logs import LOG_NAME, LogWriter
+    logcfg = c.config.get("log") or {}
+    writer = LogWriter(c.path(LOG_NAME), logcfg.get("max_size", 10 << 20),
+                       logcfg.get("max_file", 3))
+    writer.write("stderr", text.encode())
+    writer.close()
 
 
 def _notify(fd, data):

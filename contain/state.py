@@ -22,6 +22,7 @@ import os
 import re
 import time
 
+from .clock import now, parse_time  # noqa: F401  (re-exported)
 from .errors import Conflict, ContainError, NotFound, UsageError
 
 DEFAULT_ROOT = "/var/lib/contain"
@@ -265,20 +266,6 @@ class Store:
 
 def new_id():
     return os.urandom(32).hex()
-
-
-def now():
-    """RFC 3339 timestamp with nanoseconds, UTC, like Docker's."""
-    t = time.time_ns()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t // 10**9)) + \
-        f".{t % 10**9:09d}Z"
-
-
-def parse_time(text):
-    """Seconds since the epoch from now()'s format."""
-    import calendar
-    base, _, frac = text.rstrip("Z").partition(".")
-    return calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) + float("0." + (frac or "0"))
 
 
 def ignore_missing(fn, *args):
