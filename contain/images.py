@@ -35,6 +35,7 @@ import json
 import os
 
 from contain import refs as _refs
+from contain.state import FileLock
 from contain.errors import Conflict, ContainError, NotFound, UsageError, describe_oserror
 
 parse_reference = _refs.parse_reference     # (name, tag), Docker's grammar; see refs.py
@@ -128,22 +129,7 @@ def _remove(path):
         pass
 
 
-class _Lock:
-    """An exclusive flock(2) on the store, for writers."""
 
-    def __init__(self, path):
-        self.path = path
-        self.fd = None
-
-    def __enter__(self):
-        import fcntl
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc):
-        os.close(self.fd)
-        self.fd = None
 
 
 def _oserrors_as(what):
@@ -637,7 +623,7 @@ class ImageStore:
         for d, mode in ((self.blobs, 0o755), (self.layers_dir, 0o755),
                         (self.records, 0o755), (self.tmp, 0o700)):
             os.makedirs(d, mode=mode, exist_ok=True)
-        return _Lock(os.path.join(self.dir, "lock"))
+        return FileLock(os.path.join(self.dir, "lock"))
 
     def _recover(self):
         """Before a write: empty tmp/ (we hold the lock, so nothing there is

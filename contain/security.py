@@ -200,18 +200,10 @@ def close_fds_except(keep=(0, 1, 2), cloexec=False):
 
 
 # -------------------------------------------------------------------- paths
-# Docker's lists (moby oci/defaults.go).  Masked: /dev/null bound over files,
-# an empty read-only tmpfs over directories.  Read-only: bound onto
-# themselves and remounted read-only.  Both skipped by --privileged and by
+# Docker's masked and read-only lists live with the mount plan that applies
+# them (contain/mounts.py); both are skipped by --privileged and by
 # --security-opt systempaths=unconfined.
-MASKED_PATHS = (
-    "/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
-    "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list",
-    "/proc/timer_stats", "/sys/devices/virtual/powercap", "/sys/firmware",
-)
-READONLY_PATHS = (
-    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
-)
+from .mounts import MASKED_PATHS, READONLY_PATHS  # noqa: E402,F401
 
 
 # ------------------------------------------------------------------ options
