@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The one test command: ./run_tests.sh [TEST...]
-# Runs the suite with /usr/bin/python3 and again with a Python 3.12+ when one
-# is installed (pyenv's, here); prints `N passed, N failed, N skipped` last and
-# exits non-zero when anything failed.
+# Runs the suite with /usr/bin/python3, then the core tests again with a
+# Python 3.12+ and a 3.9 when installed (pyenv's, here); prints
+# `N passed, N failed, N skipped` last and exits non-zero when anything failed.
 set -u
 cd "$(dirname "$0")"
 
@@ -23,8 +23,11 @@ fi
 
 pythons=("${PYTHON:-/usr/bin/python3}")
 if [ -z "${CONTAIN_ONE_PYTHON:-}" ]; then
-  for p in /root/.pyenv/versions/3.1[2-9]*/bin/python3 /usr/bin/python3.1[2-9]; do
-    [ -x "$p" ] && { pythons+=("$p"); break; }
+  # a 3.12+ (os.unshare/os.setns) and the oldest supported, 3.9 (ctypes for both)
+  for pattern in "3.1[2-9]*" "3.9*"; do
+    for p in /root/.pyenv/versions/$pattern/bin/python3; do
+      [ -x "$p" ] && { pythons+=("$p"); break; }
+    done
   done
 fi
 
