@@ -83,6 +83,42 @@ class LogWriter:
         os.close(self.fd)
 
 
+def pump(streams, writer, echo=None):
+    """Copy {fd: "stdout"|"stderr"} into the log until every fd is at EOF.
+
+    echo: {stream name: fd} to copy the output to as well (an attached
+    `run`); a closed reader there (EPIPE) stops the echo, not the log."""
+    import select
+    echo = dict(echo or {})
+    poller = select.poll()
+    for fd in streams:
+        poller.register(fd, select.POLLIN)
+    streams = dict(streams)
+    while streams:
+        for fd, _ in poller.poll():
+            try:
+                data = os.read(fd, 65536)
+            except OSError:  # EIO from a pty whose last user closed it
+                data = b""
+            if not data:
+                poller.unregister(fd)
+                os.close(fd)
+                del streams[fd]
+                continue
+            name = streams[fd]
+            writer.write(name, data)
+            if name in echo:
+                try:
+                    _write_all(echo[name], data)
+                except OSError:
+                    del echo[name]
+
+
+def _write_all(fd, data):
+    while data:
+        data = data[os.write(fd, data):]
+
+
 def log_files(path):
     """The log and its rotated files, oldest first."""
     rotated = []

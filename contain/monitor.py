@@ -129,28 +129,13 @@ def _exec(entry, *args):
 
 def pump_main(argv):
     """Phase 2: copy the container's output into the log until it exits."""
-    from .logs import LOG_NAME, LogWriter
+    from .logs import LOG_NAME, LogWriter, pump
     root, cid, pid, out_fd, err_fd, max_size, max_file = argv
     pid, out_fd, err_fd = int(pid), int(out_fd), int(err_fd)
     writer = LogWriter(os.path.join(root, "containers", cid, LOG_NAME),
                        int(max_size), int(max_file))
     streams = {fd: name for fd, name in ((out_fd, "stdout"), (err_fd, "stderr")) if fd >= 0}
-    import select
-    poller = select.poll()
-    for fd in streams:
-        poller.register(fd, select.POLLIN)
-    while streams:
-        for fd, _ in poller.poll():
-            try:
-                data = os.read(fd, 65536)
-            except OSError:  # EIO from a pty whose last user closed it
-                data = b""
-            if data:
-                writer.write(streams[fd], data)
-            else:
-                poller.unregister(fd)
-                os.close(fd)
-                del streams[fd]
+    pump(streams, writer)
     writer.close()
     _, status = os.waitpid(pid, 0)
     _exec("exit_main", root, cid, status)

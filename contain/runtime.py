@@ -621,17 +621,37 @@ def run_attached(store, c, log=None, interactive=False, tty=False):
     devnull = None
     if not interactive:
         devnull = stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    # A container that stays after it exits keeps its output for `logs`, as
+    # Docker's do: it goes through pipes, to the user and to the log.  With
+    # --rm there is no one to read a log: the user's stdio is passed as is.
+    writer = out = None
+    stdio = (stdin, 1, 2)
+    if not c.config.get("auto_remove"):
+        from . import logs
+        logcfg = c.config.get("log") or {}
+        writer = logs.LogWriter(c.path(logs.LOG_NAME), logcfg.get("max_size", 10 << 20),
+                                logcfg.get("max_file", 3))
+        if not tty:
+            out = os.pipe2(os.O_CLOEXEC) + os.pipe2(os.O_CLOEXEC)
+            stdio = (stdin, out[1], out[3])
     with SignalForwarder() as forwarder:
         try:
-            proc = start_process(store, c, log, stdio=(stdin, 1, 2), tty=tty)
+            proc = start_process(store, c, log, stdio=stdio, tty=tty)
         except BaseException:
             cleanup_after_exit(store, c)
             raise
         finally:
             if devnull is not None:
                 os.close(devnull)
+            if out:
+                os.close(out[1])
+                os.close(out[3])
         forwarder.set_pid(proc.pid)
-        code = _wait_foreground(proc.pid, proc.master, interactive)
+        if out:
+            logs.pump({out[0]: "stdout", out[2]: "stderr"}, writer, {"stdout": 1, "stderr": 2})
+        code = _wait_foreground(proc.pid, proc.master, interactive, writer)
+        if writer:
+            writer.close()
     oom = oom_killed(c)
     record_exit(c, code, oom)
     if log:
@@ -906,8 +926,9 @@ class SignalForwarder:
             self._send(self.pending.pop(0))
 
 
-def _wait_foreground(pid, master, interactive):
-    """Wait for a foreground process, copying the terminal if it has one."""
+def _wait_foreground(pid, master, interactive, writer=None):
+    """Wait for a foreground process, copying the terminal if it has one
+    (and its output into writer, the container's log, if given)."""
     exited = {}
     if master is not None:
         from . import terminal
@@ -919,7 +940,8 @@ def _wait_foreground(pid, master, interactive):
                     exited["status"] = status
             return bool(exited)
         with terminal.RawMode(0):
-            terminal.proxy(master, 0, 1, child_exited, forward_stdin=interactive)
+            terminal.proxy(master, 0, 1, child_exited, forward_stdin=interactive,
+                           tee=writer and (lambda data: writer.write("stdout", data)))
         os.close(master)
     if not exited:
         exited["status"] = os.waitpid(pid, 0)[1]

@@ -38,9 +38,10 @@ def copy_winsize(src_fd, dst_fd):
         pass
 
 
-def proxy(master, stdin_fd, stdout_fd, child_exited, forward_stdin=True):
+def proxy(master, stdin_fd, stdout_fd, child_exited, forward_stdin=True, tee=None):
     """Copy user input to the pty master and its output to the user until
-    the container exits.  child_exited() -> bool is polled after SIGCHLD."""
+    the container exits.  child_exited() -> bool is polled after SIGCHLD;
+    tee(data), if given, also receives the container's output (for its log)."""
     import selectors
     rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     old_wakeup = signal.set_wakeup_fd(wfd)
@@ -56,7 +57,7 @@ def proxy(master, stdin_fd, stdout_fd, child_exited, forward_stdin=True):
     try:
         while True:
             if child_exited():
-                _drain(master, stdout_fd)
+                _drain(master, stdout_fd, tee)
                 return
             for key, _ in sel.select(0.5):
                 fd = key.fd
@@ -66,7 +67,7 @@ def proxy(master, stdin_fd, stdout_fd, child_exited, forward_stdin=True):
                     except BlockingIOError:
                         pass
                 elif fd == master:
-                    if not _copy(master, stdout_fd):
+                    if not _copy(master, stdout_fd, tee):
                         sel.unregister(master)
                 elif fd == stdin_fd:
                     data = os.read(stdin_fd, 65536)
@@ -84,7 +85,7 @@ def proxy(master, stdin_fd, stdout_fd, child_exited, forward_stdin=True):
         os.close(wfd)
 
 
-def _copy(src, dst):
+def _copy(src, dst, tee=None):
     try:
         data = os.read(src, 65536)
     except OSError as e:
@@ -94,13 +95,15 @@ def _copy(src, dst):
     if not data:
         return False
     _write_all(dst, data)
+    if tee:
+        tee(data)
     return True
 
 
-def _drain(master, out):
+def _drain(master, out, tee=None):
     os.set_blocking(master, False)
     try:
-        while _copy(master, out):
+        while _copy(master, out, tee):
             pass
     except BlockingIOError:
         pass

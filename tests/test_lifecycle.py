@@ -233,6 +233,14 @@ class LogsTest(Lifecycle):
         res = contain("logs", "--since", "1h", "talk")
         self.assertIn("out1", res.stdout)
 
+    def test_attached_run_keeps_its_output_for_logs(self):
+        self.names.append("fg")
+        res = contain("run", "--name", "fg", "--rootfs", rootfs(), *NET, "--",
+                      "sh", "-c", "echo out; echo err >&2; exit 3")
+        self.assertEqual((res.stdout, res.stderr, res.returncode), ("out\n", "err\n", 3))
+        res = contain("logs", "fg")
+        self.assertEqual((res.stdout, res.stderr), ("out\n", "err\n"))
+
     def test_follow_until_exit(self):
         self.run_d("follow", "sh", "-c", "for i in 1 2 3; do echo n$i; sleep 0.2; done")
         res = contain("logs", "-f", "follow", timeout=15)
