@@ -15,6 +15,7 @@ How a container is born (spawn):
     unshare(CLONE_NEWPID); fork()  ------>  join cgroup, unshare(mnt uts ipc net cgroup)
     setns(own PID ns) back                  "ready" ------------------------+
     read "ready" <----------------------------------------------------------+
+    write uid_map/gid_map (--userns)
     attach network (veth, routes)
     write "g" ----------------------------> mounts, pivot_root, user, caps,
     read error pipe until EOF <-----------  seccomp, execve (EOF) or "error ..."
@@ -25,7 +26,7 @@ import signal
 import time
 
 from . import linux, mounts, state
-from .errors import CommandError, Conflict, ContainError
+from .errors import CommandError, Conflict, ContainError, UsageError
 from .state import now
 
 NAMESPACE_FLAGS = (linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC
@@ -97,6 +98,7 @@ def create(store, cfg, log=None):
     cfg.setdefault("name", random_name(store))
     cfg.setdefault("created", now())
     cfg.setdefault("hostname", cfg["id"][:12])
+    check_userns(cfg)
     c = store.create(cfg, {})
     setup = Setup(log)
     setup.push("removing the container record", store.delete, c.id)
@@ -104,6 +106,7 @@ def create(store, cfg, log=None):
         if log:
             log(f"created container {c.id[:12]} ({c.name})")
         prepare_rootfs(c, setup, log)
+        prepare_userns(c, setup, log)
         prepare_cgroup(c, setup, log)
     except BaseException:
         setup.rollback()
@@ -132,6 +135,71 @@ def prepare_rootfs(c, setup, log):
         if upper.st_dev != work.st_dev:
             raise ContainError(f"overlay: upper dir {c.path('upper')} and work dir "
                                f"{c.path('work')} are on different filesystems")
+
+
+# ---------------------------------------------------------- user namespaces
+def userns_wanted(cfg):
+    """The parsed --userns value of a configuration: None or {'size': N}."""
+    value = (cfg.get("security") or {}).get("userns")
+    if value in (None, "", "host"):
+        return None
+    from .security import parse_userns
+    return parse_userns(value)
+
+
+def check_userns(cfg):
+    """Refuse what --userns=auto cannot give, before anything is made."""
+    if not userns_wanted(cfg):
+        return
+    if (cfg.get("security") or {}).get("privileged"):
+        raise UsageError("--privileged cannot be used with --userns=auto "
+                         "(use --userns=host)")
+    if (cfg.get("network") or {}).get("mode") == "host":
+        raise UsageError("--network host cannot be used with --userns=auto: the host's "
+                         "network namespace is not the container root's to configure")
+
+
+def prepare_userns(c, setup, log):
+    """--userns=auto: reserve a range of host ids (the container's root is
+    its first id) and make the root filesystem the container root's own.
+
+      image:      the layers are idmapped in the child (nothing changes on
+                  disk); the container's upper dir is chowned to the range's
+                  first id, so what the container writes lands owned by it;
+      --rootfs DIR: idmapped in the child; refused where the filesystem has
+                  no idmapped mounts (contain never chowns the user's dir);
+      tarball:    idmapped; or, without idmapped mounts, the private
+                  unpacked copy is chowned into the range (shift_ownership).
+    The range is recorded in the state (and in STATE_ROOT/userns.json until
+    rm releases it)."""
+    want = userns_wanted(c.config)
+    if not want:
+        return
+    from . import security
+    start, size = security.allocate_id_range(c.store.root, c.id, want["size"])
+    setup.push("releasing the user id range", security.release_id_range,
+               c.store.root, c.id)
+    rootfs = c.config["rootfs"]
+    paths = rootfs["layers"] if rootfs["type"] == "image" else \
+        [rootfs["path"] if rootfs["type"] == "dir" else c.path("rootfs")]
+    mode = "idmap" if all(security.idmapped_mount_supported(p) for p in paths) else None
+    if mode is None and rootfs["type"] == "tar":
+        if log:
+            log(f"no idmapped mounts for {paths[0]}: chowning it into {start}-{start + size - 1}")
+        security.shift_ownership(c.path("rootfs"), start, start)
+        mode = "shifted"
+    elif mode is None:
+        what = "the image's layers" if rootfs["type"] == "image" else f"--rootfs {paths[0]}"
+        raise ContainError(f"--userns=auto: {what}: this kernel or filesystem has no "
+                           "idmapped mounts (Linux 5.12+ on ext4, xfs, btrfs, tmpfs...); "
+                           "a --rootfs tarball works without them")
+    if rootfs["type"] == "image":
+        os.chown(c.path("upper"), start, start)
+    if log:
+        log(f"user namespace: container root is host uid/gid {start} ({size} ids, "
+            + ("root filesystem idmapped" if mode == "idmap" else "root filesystem chowned")
+            + (f", upper dir owned by {start})" if rootfs["type"] == "image" else ")"))
+    c.update(userns={"start": start, "size": size, "rootfs": mode})
 
 
 def prepare_cgroup(c, setup, log):
@@ -190,10 +258,14 @@ def write_etc_files(c, netinfo=None):
     if net.get("mode") == "host":
         files.pop("/etc/hostname")
     out = {}
+    uns = c.state.get("userns")
     for target, text in files.items():
         path = c.path(os.path.basename(target))
         with open(path, "w") as f:
             f.write(text)
+        os.chmod(path, 0o644)  # readable whatever our umask
+        if uns:  # the container's root owns them, as it would without a user namespace
+            os.chown(path, uns["start"], uns["start"])
         out[target] = path
     return out
 
@@ -206,8 +278,15 @@ def launch_for(c, log, tty, netinfo=None):
     cgroup = driver.cgroup(cgroup_parent(c), cgroup_name(c))
     source, root = root_source(c)
     files = write_etc_files(c, netinfo)
-    plan = mounts.build_plan(cfg, source, files, driver.version)
+    uns = c.state.get("userns")
+    plan = mounts.build_plan(cfg, source, files, driver.version,
+                             userns=uns["rootfs"] if uns else None)
     flags = NAMESPACE_FLAGS
+    userns = {}
+    if uns:
+        flags |= linux.CLONE_NEWUSER
+        host_plan, plan = mounts.split_plan(plan)
+        userns = dict(userns=True, host_plan=host_plan, owner=(uns["start"], uns["start"]))
     join = []
     mode = (cfg.get("network") or {}).get("mode", "none")
     if mode == "host":
@@ -220,8 +299,9 @@ def launch_for(c, log, tty, netinfo=None):
     return Launch(argv=cfg["argv"], env=default_env(cfg, tty), cwd=cfg.get("cwd"),
                   user=cfg.get("user"), hostname=cfg["hostname"], root=root, plan=plan,
                   unshare_flags=flags, join_ns=join, cgroup_procs=cgroup.join_files,
-                  tty=tty, log=log, errfd=-1, sync=bool(netinfo and netinfo.get("attach")),
-                  **sec)
+                  tty=tty, log=log, errfd=-1,
+                  sync=bool(netinfo and netinfo.get("attach")) or bool(uns),
+                  **userns, **sec)
 
 
 def default_env(cfg, tty):
@@ -260,6 +340,26 @@ def spawn(c, log=None, stdio=None, tty=False, netinfo=None, attach_network=None)
     launch = launch_for(c, log, tty, netinfo)
     from .init import preload
     preload(tty, launch.caps is not None)
+    maps = None
+    if launch.userns:
+        # A user namespace with the container's maps, for the idmapped
+        # mounts the child makes before it has its own (made now: it forks
+        # a helper, which must not be born in the container's PID namespace).
+        from . import security
+        uns = c.state["userns"]
+        maps = [(0, uns["start"], uns["size"])]
+        try:
+            launch.userns_fd = security.open_userns(maps, maps)
+        except OSError as e:
+            raise ContainError(f"creating a user namespace: {e.strerror or e}") from None
+    try:
+        return _spawn(c, launch, log, stdio, tty, attach_network, maps)
+    finally:
+        if launch.userns_fd >= 0:
+            os.close(launch.userns_fd)
+
+
+def _spawn(c, launch, log, stdio, tty, attach_network, maps):
     errr, errw = os.pipe2(os.O_CLOEXEC)
     gor, gow = os.pipe2(os.O_CLOEXEC) if launch.sync else (-1, -1)
     launch.errfd, launch.gofd = errw, gor
@@ -307,7 +407,10 @@ def spawn(c, log=None, stdio=None, tty=False, netinfo=None, attach_network=None)
         if launch.sync:
             line = _read_until(errr, b"\n")
             if line == b"ready\n":
-                attach_network(pid)
+                if maps:
+                    write_maps(pid, maps, log)
+                if attach_network:
+                    attach_network(pid)
                 os.write(gow, b"g")
             else:
                 _child_failed(pid, line + _read_all(errr))
@@ -330,6 +433,20 @@ def spawn(c, log=None, stdio=None, tty=False, netinfo=None, attach_network=None)
         if gow >= 0:
             os.close(gow)
     return proc
+
+
+def write_maps(pid, maps, log=None):
+    """The child's uid_map and gid_map: only a process outside its user
+    namespace (and root in ours) may write them."""
+    from . import security
+    if log:
+        log(f"writing uid_map and gid_map of {pid}: "
+            + security.format_id_map(maps).strip().replace("\n", ", "))
+    try:
+        security.write_id_maps(pid, maps, maps)
+    except OSError as e:
+        raise ContainError(f"writing the user namespace's id maps: {e.filename}: "
+                           f"{e.strerror}") from None
 
 
 def _read_until(fd, sep):
@@ -388,7 +505,8 @@ def record_started(c, proc, netinfo=None):
     fields = dict(pid=proc.pid, start_time=info[0] if info else None,
                   boot_id=state.boot_id(), started_at=now(), finished_at=None,
                   exit_code=None, error=None, oom_killed=False, restarting=False,
-                  monitor_pid=os.getpid())
+                  monitor_pid=os.getpid(),
+                  monitor_start=state.proc_start_time(os.getpid())[0])
     if netinfo is not None:
         fields["network"] = netinfo
     c.update(**fields)
@@ -478,6 +596,14 @@ def cleanup_after_exit(store, c, log=None):
 def teardown(store, c, log=None):
     """Undo everything a container holds, from its record alone (idempotent)."""
     errors = cleanup_after_exit(store, c, log)
+    if (c.config.get("security") or {}).get("userns") not in (None, "", "host"):
+        if log:
+            log("releasing the user id range")
+        try:
+            from .security import release_id_range
+            release_id_range(store.root, c.id)
+        except Exception as e:
+            errors.append(f"releasing the user id range: {e}")
     try:
         store.delete(c.id)
     except ContainError as e:
@@ -496,20 +622,30 @@ def remove(store, ref, force=False, log=None):
                                "Stop the container before attempting removal or force remove")
             c.state["stop_requested"] = True
             c.save()
-            kill_container(c, signal.SIGKILL)
+            signal_pid1(c, signal.SIGKILL)
             wait_gone(c, 10)
     teardown(store, c, log)
     return c
 
 
-def kill_container(c, sig):
+def signal_pid1(c, sig):
+    """Send sig to the container's PID 1, if it is the very process we
+    started (pid and start time checked: never a reused pid, never pid 0,
+    which would be our own process group).  False if it is gone."""
     pid = c.state.get("pid")
-    if not c.running:
-        raise Conflict(f"Cannot kill container: {c.name}: container {c.id[:12]} is not running")
+    if not pid or pid <= 0 or not state.process_alive(pid, c.state.get("start_time"),
+                                                      c.state.get("boot_id")):
+        return False
     try:
         os.kill(pid, sig)
     except ProcessLookupError:
-        pass
+        return False
+    return True
+
+
+def kill_container(c, sig):
+    if not signal_pid1(c, sig):
+        raise Conflict(f"Cannot kill container: {c.name}: container {c.id[:12]} is not running")
 
 
 def wait_gone(c, timeout):
@@ -538,17 +674,11 @@ def stop(store, ref, timeout=None, log=None):
     sig = c.config.get("stop_signal") or signal.SIGTERM
     if log:
         log(f"sending signal {sig} to {c.id[:12]}")
-    try:
-        os.kill(c.state["pid"], sig)
-    except ProcessLookupError:
-        pass
+    signal_pid1(c, sig)
     if not wait_gone(c, timeout):
         if log:
             log(f"still running after {timeout}s: sending SIGKILL")
-        try:
-            os.kill(c.state["pid"], signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        signal_pid1(c, signal.SIGKILL)
         wait_gone(c, 10)
     wait_recorded(c, 5)
     return c
@@ -798,7 +928,7 @@ def show_logs(store, ref, follow=False, tail=None, since=None, timestamps=False,
 
 
 # -------------------------------------------------------------------- exec
-EXEC_NAMESPACES = ("cgroup", "ipc", "uts", "net", "mnt")
+EXEC_NAMESPACES = ("user", "cgroup", "ipc", "uts", "net", "mnt")
 
 
 def exec_in(store, ref, argv, env=(), cwd=None, user=None, tty=False,
@@ -824,6 +954,8 @@ def exec_in(store, ref, argv, env=(), cwd=None, user=None, tty=False,
     except FileNotFoundError:
         raise Conflict(f"container {c.id[:12]} is not running") from None
     cfg = dict(c.config)
+    # a container with a user namespace: we join it first and become its root
+    userns = any(nstype == linux.CLONE_NEWUSER for _, nstype in ns_fds)
     if privileged:
         cfg["security"] = dict(cfg.get("security") or {}, privileged=True)
     cgroup = cgroup_driver().cgroup(cgroup_parent(c), cgroup_name(c))
@@ -833,7 +965,8 @@ def exec_in(store, ref, argv, env=(), cwd=None, user=None, tty=False,
     launch = Launch(argv=argv, env=merge_env(default_env(cfg, tty), env),
                     cwd=cwd or cfg.get("cwd") or "/", user=user if user is not None
                     else cfg.get("user"), root="/", plan=[], unshare_flags=0,
-                    cgroup_procs=cgroup.join_files, tty=tty, log=log, errfd=errw, **sec)
+                    cgroup_procs=cgroup.join_files, tty=tty, log=log, errfd=errw,
+                    userns=userns, **sec)
     parent_sock = None
     from .init import preload
     preload(tty, launch.caps is not None)

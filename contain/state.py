@@ -119,7 +119,10 @@ class Container:
         """created | running | exited | dead, derived from the kernel now."""
         st = self.state
         if st.get("pid") and process_alive(st["pid"], st.get("start_time"), st.get("boot_id")):
-            return "restarting" if st.get("restarting") else "running"
+            return "running"
+        if st.get("restarting") and process_alive(st.get("monitor_pid"), st.get("monitor_start"),
+                                                  st.get("boot_id")):
+            return "restarting"  # between two runs, its monitor waiting to start it again
         if st.get("error"):
             return "dead"
         if st.get("started_at"):
