@@ -8,8 +8,8 @@ reports the failed step through the error pipe and exits.
 
 The error pipe (close-on-exec) is the child's only way to talk back, as in
 CPython's subprocess: a line "ready" when the namespaces exist (the parent
-then configures the network), a final "error" record if a step fails, and
-plain EOF when execve succeeded.
+then writes the user namespace's id maps and configures the network), a
+final "error" record if a step fails, and plain EOF when execve succeeded.
 """
 
 import os
@@ -32,6 +32,13 @@ class Launch:
         self.hostname = kw.pop("hostname", None)
         self.root = kw.pop("root")            # the root mount point (host path)
         self.plan = kw.pop("plan")            # list of mounts.Op
+        # --userns=auto: mount ops run as host root before the user namespace,
+        # the fd of a user namespace with the container's maps (idmapped
+        # mounts), the host (uid, gid) of the container's root
+        self.userns = kw.pop("userns", False)  # enter (run) or join (exec) one
+        self.host_plan = kw.pop("host_plan", [])
+        self.userns_fd = kw.pop("userns_fd", -1)
+        self.owner = kw.pop("owner", None)
         self.unshare_flags = kw.pop("unshare_flags")
         self.join_ns = kw.pop("join_ns", [])  # [(path, nstype)] to setns
         self.cgroup_procs = kw.pop("cgroup_procs", [])
@@ -77,11 +84,17 @@ def _join_and_exec(L, ns_fds):
     # the cgroup first: the cgroup namespace we join next hides the host's paths
     for path in L.cgroup_procs:
         _write(path, b"0", "joining cgroup")
+    if L.userns:
+        from . import security  # now: after joining mnt the host's library is gone
     # user, cgroup, ipc, uts, net, then mnt last: joining the mount namespace
     # also moves our root and cwd into the container.
     for fd, nstype in ns_fds:
         _step(lambda: linux.setns(fd, nstype), "joining the container's namespaces")
         os.close(fd)
+    # Joining a user namespace keeps our ids, the host root's, which mean
+    # nothing there (and would match host-root-owned files): become its root.
+    if L.userns:
+        _step(security.become_userns_root, "becoming root of the user namespace")
     become_command(L)
 
 
@@ -125,12 +138,31 @@ def _setup_and_exec(L):
             _step(lambda: linux.setns(fd, nstype), f"joining namespace {path}")
         finally:
             os.close(fd)
+
+    # A user namespace (--userns=auto) is entered in two steps.  First, in a
+    # mount namespace of our own and still as the host's root, what only it
+    # may do: the idmapped root filesystem, /proc of the runtime's PID
+    # namespace, binds of host files (mounts.userns_phases says why each).
+    root = L.root
+    if L.userns:
+        log("user namespace: mounting what needs the host's root first")
+        _step(lambda: linux.unshare(linux.CLONE_NEWNS), "creating the mount namespace")
+        mounts.execute(L.host_plan, mounts.Context(L.root, log, L.userns_fd, L.owner))
+        os.close(L.userns_fd)
+        # The root becomes our cwd: the one handle on it that survives the
+        # unshare below (the container's root may not walk the host's path).
+        _step(lambda: os.chdir(L.root), "entering the root filesystem")
+        root = "."
+    # One unshare for the rest, CLONE_NEWUSER among them: namespaces created
+    # with a user namespace belong to it, so the container's root rules its
+    # own mounts, network, hostname and IPC, and nothing of the host's.
     _step(lambda: linux.unshare(L.unshare_flags), "creating namespaces")
     if L.unshare_flags & linux.CLONE_NEWNET and L.loopback:
         _step(lambda: linux.interface_up("lo"), "bringing up loopback")
 
-    # The parent configures what it can only do from outside (veth into our
-    # network namespace); we wait for it before anything runs inside.
+    # The parent does what only a process outside can: write our uid_map and
+    # gid_map, put a veth into our network namespace.  We wait for it before
+    # anything runs inside.
     if L.sync:
         os.write(L.errfd, b"ready\n")
         if os.read(L.gofd, 1) != b"g":
@@ -138,13 +170,23 @@ def _setup_and_exec(L):
     if L.gofd >= 0:
         os.close(L.gofd)
 
+    if L.userns:
+        # Our ids are still the host root's, unmapped in the namespace:
+        # become its root (uid 0 inside, the range's first id outside).
+        from . import security
+        log(f"becoming root of the user namespace (host uid {L.owner[0]}, gid {L.owner[1]})")
+        _step(security.become_userns_root, "becoming root of the user namespace")
+        # the credential change cleared the parent-death signal: set it again
+        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+
     if L.hostname and L.unshare_flags & linux.CLONE_NEWUTS:
         _step(lambda: linux.sethostname(L.hostname), "setting hostname")
 
     # The whole mount plan: private propagation first (so nothing leaks to
     # the host), root, /proc, /dev, /sys, user mounts, pivot_root, then the
-    # masks that need the container's own /proc.
-    mounts.execute(L.plan, mounts.Context(L.root, log))
+    # masks that need the container's own /proc.  (In a user namespace: the
+    # rest of it, on our cwd.)
+    mounts.execute(L.plan, mounts.Context(root, log))
 
     become_command(L)
 

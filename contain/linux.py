@@ -379,3 +379,21 @@ def address_of(data):
     """(address, keepalive) of a copy of bytes, for pointers inside bpf_attr."""
     buf = ctypes.create_string_buffer(bytes(data), len(data))
     return ctypes.addressof(buf), buf
+
+
+# ---- user namespaces
+libc.setfsuid.argtypes = [ctypes.c_uint]
+libc.setfsgid.argtypes = [ctypes.c_uint]
+
+
+def setfsuid(uid):
+    """setfsuid(2): the uid file accesses are checked and created with;
+    returns the previous one.  It never fails visibly: a refused change
+    leaves the old value, so callers that must know compare the result of
+    a second call."""
+    return libc.setfsuid(uid)
+
+
+def setfsgid(gid):
+    """setfsgid(2): as setfsuid, for the group."""
+    return libc.setfsgid(gid)

@@ -9,10 +9,17 @@ Two phases: ops before PivotRoot work on paths *inside the new root* (given
 as container paths like "/proc" and resolved under the root directory without
 ever following a symlink out of it, CVE-2021-30465); ops after it work on the
 container's own paths.
+
+With a user namespace (--userns=auto) the plan has one more split, made by
+build_plan(): the ops marked before_userns run first, as the host's root in
+the child's own mount namespace (the idmapped root, /proc, the binds of host
+files); the rest run as the namespace's root, in the copy of that mount
+namespace the user namespace owns.  split_plan() cuts the plan there.
 """
 
 import errno
 import os
+import posixpath
 import stat
 
 from . import linux
@@ -60,6 +67,7 @@ class Op:
     it in an error message ("mount /proc: Permission denied")."""
 
     after_pivot = False
+    before_userns = False   # run as host root, before the user namespace (build_plan)
 
     def step(self):
         return self.describe()
@@ -92,6 +100,24 @@ class BindRoot(Op):
         linux.mount(self.source, ctx.root, None, MS_BIND | MS_REC)
 
 
+class IdmappedBindRoot(BindRoot):
+    """--userns=auto: the root directory bound through an idmapped mount, so
+    a file owned by N on disk belongs to N inside the container (host id
+    start+N) and nothing on disk changes.  Needs CAP_SYS_ADMIN in the host's
+    user namespace: a before_userns op."""
+
+    def describe(self):
+        return (f"binding root filesystem {self.source} with its ids mapped into the "
+                "container's range (idmapped mount)")
+
+    def step(self):
+        return f"idmapped mount of the root filesystem {self.source}"
+
+    def run(self, ctx):
+        from .security import idmapped_bind
+        idmapped_bind(self.source, ctx.root, ctx.userns_fd, recursive=True)
+
+
 class OverlayRoot(Op):
     """Mount the image's layers and the container's upper dir as the root."""
 
@@ -105,6 +131,76 @@ class OverlayRoot(Op):
         if self.cwd:  # short relative lowerdir paths: the option string has a page limit
             os.chdir(self.cwd)
         linux.mount("overlay", ctx.root, "overlay", 0, self.data)
+
+
+class IdmappedOverlayRoot(OverlayRoot):
+    """--userns=auto with an image: overlayfs itself cannot be idmapped
+    (EINVAL), so each image layer is first bound onto itself through an
+    idmapped mount (only in this mount namespace: the shared layers stay
+    root-owned on disk), then the overlay is mounted over those, with the
+    container's upper dir already owned by the range's first id."""
+
+    def __init__(self, data, cwd=None, nlayers=0, layers=()):
+        super().__init__(data, cwd, nlayers)
+        self.layers = list(layers)
+
+    def describe(self):
+        return (f"mounting overlay root ({self.nlayers} image layers with their ids mapped "
+                "into the container's range by idmapped mounts + container layer)")
+
+    def step(self):
+        return "mounting the overlay root over idmapped image layers"
+
+    def run(self, ctx):
+        from .security import idmapped_bind
+        for layer in self.layers:
+            idmapped_bind(layer, layer, ctx.userns_fd)
+        super().run(ctx)
+
+
+class RebindRoot(Op):
+    """The first op inside the user namespace.  Every mount the new mount
+    namespace copied from the host phase is locked (the namespace's root
+    must not reveal what they cover), and pivot_root refuses a locked new
+    root (EINVAL).  A recursive clone of it is a mount of its own: attach it
+    on top and make it our cwd (ctx.root is "." here)."""
+
+    def describe(self):
+        return ("binding the root onto itself inside the user namespace (pivot_root "
+                "refuses the locked copy of the host-phase mount)")
+
+    def run(self, ctx):
+        flags = linux.OPEN_TREE_CLONE | linux.OPEN_TREE_CLOEXEC | linux.AT_RECURSIVE
+        tree = linux.open_tree(AT_FDCWD, ctx.root, flags)
+        try:
+            linux.move_mount(tree, "", AT_FDCWD, ctx.root, linux.MOVE_MOUNT_F_EMPTY_PATH)
+            os.fchdir(tree)
+        finally:
+            os.close(tree)
+
+
+AT_FDCWD = -100
+
+
+class Note(Op):
+    """A step that only explains (what -v shows) and does nothing."""
+
+    def __init__(self, text):
+        self.text = text
+
+    def describe(self):
+        return self.text
+
+    def run(self, ctx):
+        pass
+
+
+def _kept_flags(path):
+    """ro/nosuid/nodev/noexec of the mount at path (statvfs's ST_* bits are
+    the MS_* ones).  A bind remount must repeat them: the kernel refuses to
+    clear them on a mount locked by a copy into a user namespace (EPERM),
+    and clearing them silently would loosen the mount anyway."""
+    return os.statvfs(path).f_flag & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
 
 class MountOp(Op):
@@ -125,15 +221,24 @@ class MountOp(Op):
         return f"mounting {what} on {self.target}" + (f" ({opts})" if opts else "")
 
     def run(self, ctx):
-        fd = resolve_in_root(ctx.root, self.target, self.kind, self.follow)
+        fd = resolve_in_root(ctx.root, self.target, self.kind, self.follow, owner=ctx.owner)
         try:
             target = f"/proc/self/fd/{fd}"
             if self.flags & MS_BIND:
                 linux.mount(self.source, target, None, self.flags & (MS_BIND | MS_REC))
                 rest = self.flags & ~(MS_BIND | MS_REC | MS_PRIVATE | MS_SLAVE | MS_SHARED)
-                if rest:  # bind mounts take their flags only on a remount
-                    linux.mount(None, target, None, MS_REMOUNT | MS_BIND | rest)
                 prop = self.flags & (MS_PRIVATE | MS_SLAVE | MS_SHARED)
+                if rest or prop:
+                    # The fd names the directory the bind now covers, not the
+                    # new mount (remounting that is EINVAL): look it up again.
+                    os.close(fd)
+                    fd = -1
+                    fd = resolve_in_root(ctx.root, self.target, self.kind, self.follow,
+                                         create=False)
+                    target = f"/proc/self/fd/{fd}"
+                if rest:  # bind mounts take their flags only on a remount
+                    linux.mount(None, target, None,
+                                MS_REMOUNT | MS_BIND | rest | _kept_flags(target))
                 if prop:
                     linux.mount(None, target, None, prop | (self.flags & MS_REC))
             else:
@@ -143,7 +248,20 @@ class MountOp(Op):
             if not self.optional:
                 raise OSError(e.errno, e.strerror, self.target) from None
         finally:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
+
+
+class BindDevice(MountOp):
+    """A device node in a user namespace: mknod is refused there (and a node
+    on a tmpfs mounted inside one could not be opened anyway), so the
+    host's node is bound onto an empty file instead, as rootless runc does."""
+
+    def __init__(self, name):
+        super().__init__(f"/dev/{name}", None, f"/dev/{name}", MS_BIND, kind="file")
+
+    def describe(self):
+        return f"binding the host's {self.source} (no mknod in a user namespace)"
 
 
 class Mknod(Op):
@@ -234,8 +352,9 @@ class ReadOnly(Op):
     def run(self, ctx):
         if not os.path.lexists(self.path):
             return
+        kept = _kept_flags(self.path)
         linux.mount(self.path, self.path, None, MS_BIND | MS_REC)
-        linux.mount(None, self.path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_REC)
+        linux.mount(None, self.path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_REC | kept)
 
 
 class RemountRootReadOnly(Op):
@@ -245,15 +364,19 @@ class RemountRootReadOnly(Op):
         return "making the root filesystem read-only"
 
     def run(self, ctx):
-        linux.mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+        linux.mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | _kept_flags("/"))
 
 
 # ------------------------------------------------------------------- the plan
-def build_plan(cfg, root_source, files, cgroup_version=1, cgroup_hierarchies=None):
+def build_plan(cfg, root_source, files, cgroup_version=1, cgroup_hierarchies=None,
+               userns=None):
     """The mount plan for a container configuration (a dict, see spec.py).
 
     root_source: ("bind", DIR) or ("overlay", data, cwd, nlayers).
     files: {container path: host file} to bind (hostname, hosts, resolv.conf).
+    userns: None, or how a --userns=auto container's root gets its owner:
+    "idmap" (idmapped mounts of DIR or of the image layers) or "shifted"
+    (a private copy already chowned into the range: a plain bind).
     """
     sec = cfg.get("security", {})
     privileged = sec.get("privileged", False)
@@ -261,7 +384,11 @@ def build_plan(cfg, root_source, files, cgroup_version=1, cgroup_hierarchies=Non
     unmasked = privileged or "systempaths=unconfined" in (sec.get("security_opt") or ())
     plan = [MakePrivate()]
     if root_source[0] == "bind":
-        plan.append(BindRoot(root_source[1]))
+        plan.append(IdmappedBindRoot(root_source[1]) if userns == "idmap"
+                    else BindRoot(root_source[1]))
+    elif userns == "idmap":
+        plan.append(IdmappedOverlayRoot(*root_source[1:],
+                                        layers=cfg["rootfs"]["layers"]))
     else:
         plan.append(OverlayRoot(*root_source[1:]))
 
@@ -270,7 +397,10 @@ def build_plan(cfg, root_source, files, cgroup_version=1, cgroup_hierarchies=Non
         MountOp("/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME,
                 "mode=755,size=65536k"),
     ]
-    plan += [Mknod(f"/dev/{name}", ma, mi) for name, ma, mi in DEFAULT_DEVICES]
+    if userns:
+        plan += [BindDevice(name) for name, _, _ in DEFAULT_DEVICES]
+    else:
+        plan += [Mknod(f"/dev/{name}", ma, mi) for name, ma, mi in DEFAULT_DEVICES]
     plan += [
         MountOp("/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
                 "newinstance,ptmxmode=0666,mode=0620,gid=5"),
@@ -281,9 +411,16 @@ def build_plan(cfg, root_source, files, cgroup_version=1, cgroup_hierarchies=Non
     plan += [Symlink(target, path) for target, path in DEV_LINKS]
     sys_flags = MS_NOSUID | MS_NOEXEC | MS_NODEV | (0 if privileged else MS_RDONLY)
     plan.append(MountOp("/sys", "sysfs", "sysfs", sys_flags))
-    if cgroup_hierarchies is None and cgroup_version == 1:
+    if userns and cgroup_version == 1:
+        # cgroup v1 has no FS_USERNS_MOUNT: the kernel refuses it (EPERM)
+        cgroup_hierarchies = ()
+    elif cgroup_hierarchies is None and cgroup_version == 1:
         cgroup_hierarchies = host_cgroup_v1_hierarchies()
     plan += cgroup_mounts(sys_flags, cgroup_version, cgroup_hierarchies or ())
+    if userns and cgroup_version == 1:
+        plan.insert(-1 if sys_flags & MS_RDONLY else len(plan), Note(
+            "skipping the cgroup v1 hierarchies in /sys/fs/cgroup: the kernel refuses "
+            "cgroup v1 mounts in a user namespace"))
     for target, source in sorted(files.items()):
         plan.append(WriteFile(source, target))
     for m in cfg.get("mounts", []):
@@ -294,7 +431,60 @@ def build_plan(cfg, root_source, files, cgroup_version=1, cgroup_hierarchies=Non
         plan += [ReadOnly(p) for p in READONLY_PATHS]
     if cfg.get("read_only"):
         plan.append(RemountRootReadOnly())
+    if userns:
+        new_netns = (cfg.get("network") or {}).get("mode", "none") != "host" and not \
+            (cfg.get("network") or {}).get("mode", "").startswith("container:")
+        plan = userns_phases(plan, new_netns)
     return plan
+
+
+def userns_phases(plan, new_netns=True):
+    """Reorder a plan for a user namespace: the ops only the host's root can
+    do first (marked before_userns), then RebindRoot and the rest.
+
+    Host root, before the user namespace:
+      - the root (idmapped mounts need CAP_SYS_ADMIN in the host's user ns);
+      - /proc: the PID namespace was made by the runtime, so it belongs to
+        the host's user namespace, and only a root there may mount its proc;
+      - /sys when the network namespace is not the container's own (sysfs
+        needs a root of the namespace that owns it);
+      - binds of host files (hostname, hosts, -v): the container's root, an
+        unprivileged id on the host, may not even walk to them, and binds
+        made here are locked by the copy (a :ro bind stays read-only).
+        A bind that must land on a mount made later (under /dev, a --tmpfs)
+        stays in order, after it, and its source must then be reachable.
+    Everything else (tmpfs, devpts, mqueue, /sys with its own netns,
+    pivot_root, masks) runs as the user namespace's root, so the new
+    filesystems belong to it.
+    """
+    early, late, late_targets = [], [RebindRoot()], []
+    for op in plan:
+        target = getattr(op, "target", None)
+        covered = target is not None and any(
+            _under(target, t) for t in late_targets)
+        host_bind = (isinstance(op, WriteFile) or isinstance(op, MountOp)
+                     and op.flags & MS_BIND and not isinstance(op, BindDevice))
+        if isinstance(op, (MakePrivate, BindRoot, OverlayRoot)) or (not covered and (
+                host_bind or isinstance(op, MountOp) and op.fstype == "proc"
+                or isinstance(op, MountOp) and op.fstype == "sysfs" and not new_netns)):
+            op.before_userns = True
+            early.append(op)
+        else:
+            late.append(op)
+            if isinstance(op, MountOp) and not isinstance(op, ReadOnlyBefore):
+                late_targets.append(op.target)
+    return early + late
+
+
+def _under(path, top):
+    path, top = posixpath.normpath(path), posixpath.normpath(top)
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
+def split_plan(plan):
+    """(ops run as host root before the user namespace, the rest)."""
+    return ([op for op in plan if op.before_userns],
+            [op for op in plan if not op.before_userns])
 
 
 def cgroup_mounts(flags, version, hierarchies):
@@ -355,11 +545,15 @@ def user_mount(m):
 
 # --------------------------------------------------------------- execution
 class Context:
-    """What the ops need while running: the root mount point."""
+    """What the ops need while running: the root mount point; with a user
+    namespace, the fd of a namespace with the container's maps (for the
+    idmapped mounts) and the (uid, gid) that owns what the host phase
+    creates (mount points missing from the image)."""
 
-    def __init__(self, root, log=None):
+    def __init__(self, root, log=None, userns_fd=None, owner=None):
         self.root = root.rstrip("/")
         self.log = log
+        self.userns_fd, self.owner = userns_fd, owner
 
 
 def execute(plan, ctx):
@@ -385,7 +579,7 @@ class StepError(Exception):
 MAX_SYMLINKS = 40
 
 
-def resolve_in_root(root, path, kind="dir", follow=False, create=True):
+def resolve_in_root(root, path, kind="dir", follow=False, create=True, owner=None):
     """An O_PATH fd for `path` inside `root`, never leaving root.
 
     Walks one component at a time with O_NOFOLLOW.  A symlink met on the way
@@ -393,7 +587,8 @@ def resolve_in_root(root, path, kind="dir", follow=False, create=True):
     directories) or resolved as if root were "/" (follow=True: -v targets),
     so "../../etc" or "/etc" in a link can never reach the host
     (CVE-2021-30465).  Missing components are created: directories, and for
-    kind="file" an empty file as the last component.
+    kind="file" an empty file as the last component; as owner (uid, gid)
+    when given (see _as_owner).
     """
     fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     parts = [p for p in path.split("/") if p not in ("", ".")]
@@ -414,10 +609,11 @@ def resolve_in_root(root, path, kind="dir", follow=False, create=True):
                 if not create:
                     raise
                 if last and kind == "file":
-                    os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW
-                                     | os.O_CLOEXEC, 0o644, dir_fd=fd))
+                    _as_owner(owner, lambda: os.close(os.open(
+                        name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                        0o644, dir_fd=fd)))
                 else:
-                    os.mkdir(name, 0o755, dir_fd=fd)
+                    _as_owner(owner, lambda: os.mkdir(name, 0o755, dir_fd=fd))
                 st = os.lstat(name, dir_fd=fd)
             if stat.S_ISLNK(st.st_mode):
                 if not follow:
@@ -443,3 +639,23 @@ def resolve_in_root(root, path, kind="dir", follow=False, create=True):
     finally:
         for f in stack:
             os.close(f)
+
+
+def _as_owner(owner, fn):
+    """fn() with the file system ids switched to owner (uid, gid), if given.
+
+    The host phase of a --userns=auto container creates missing mount points
+    as the container's root would: owned by the range's first id, in the
+    container's upper dir or (through an idmapped mount, where the host's
+    root cannot even create a file: EOVERFLOW) as root inside.  setfsuid
+    also drops the file capabilities meanwhile, so the container's
+    permissions apply; they come back with the old fsuid."""
+    if owner is None:
+        return fn()
+    gid = linux.setfsgid(owner[1])
+    uid = linux.setfsuid(owner[0])
+    try:
+        return fn()
+    finally:
+        linux.setfsuid(uid)
+        linux.setfsgid(gid)

@@ -452,37 +452,75 @@ def idmapped_bind(source, target, userns_fd, recursive=False):
 # Fallback where idmapped mounts are missing (kernel < 5.12, or a layer
 # filesystem without FS_ALLOW_IDMAP): copy the rootfs and
 # shift_ownership(copy, start, start) on it.
+# The runtime follows this recipe: runtime.prepare_userns (range, upper dir,
+# fallback: only a --rootfs tarball's private copy is chowned; an image or a
+# --rootfs DIR is refused), runtime.spawn (open_userns, write_id_maps),
+# init._setup_and_exec (the two phases), mounts.userns_phases (which mount
+# is made where, and why).
 
-_idmap_supported = None
+_idmap_supported = {}     # st_dev of a filesystem -> bool
 
 
 def idmapped_mount_supported(path="/"):
-    """Whether path's filesystem accepts an idmapped mount here (cached).
+    """Whether path's filesystem accepts an idmapped mount here (cached per
+    filesystem).
 
     Tries for real: clones path's mount detached (it never appears in any
     mount table) and asks for MOUNT_ATTR_IDMAP.
     """
-    global _idmap_supported
-    if _idmap_supported is None:
+    dev = os.stat(path).st_dev
+    if dev not in _idmap_supported:
+        _idmap_supported[dev] = _try_idmap(path)
+    return _idmap_supported[dev]
+
+
+def _try_idmap(path):
+    try:
+        fd = open_userns([(0, ID_RANGE_BASE, ID_RANGE_STEP)],
+                         [(0, ID_RANGE_BASE, ID_RANGE_STEP)])
+    except OSError:
+        return False
+    try:
+        tree = linux.open_tree(-100, path, linux.OPEN_TREE_CLONE | linux.OPEN_TREE_CLOEXEC)
         try:
-            fd = open_userns([(0, ID_RANGE_BASE, ID_RANGE_STEP)],
-                             [(0, ID_RANGE_BASE, ID_RANGE_STEP)])
-        except OSError:
-            _idmap_supported = False
-            return False
-        try:
-            tree = linux.open_tree(-100, path, linux.OPEN_TREE_CLONE | linux.OPEN_TREE_CLOEXEC)
-            try:
-                linux.mount_setattr(tree, "", linux.AT_EMPTY_PATH,
-                                    linux.mount_attr(linux.MOUNT_ATTR_IDMAP, 0, 0, fd))
-                _idmap_supported = True
-            finally:
-                os.close(tree)
-        except OSError:
-            _idmap_supported = False
+            linux.mount_setattr(tree, "", linux.AT_EMPTY_PATH,
+                                linux.mount_attr(linux.MOUNT_ATTR_IDMAP, 0, 0, fd))
+            return True
         finally:
-            os.close(fd)
-    return _idmap_supported
+            os.close(tree)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def parse_userns(value):
+    """--userns: None for the host's user namespace ('', 'host'), else
+    {'size': N} for 'auto' (65536 ids) or 'auto:size=N' (podman's syntax)."""
+    if value in (None, "", "host"):
+        return None
+    mode, _, opts = value.partition(":")
+    size = ID_RANGE_STEP
+    if mode == "auto":
+        for opt in filter(None, opts.split(",")):
+            key, _, val = opt.partition("=")
+            if key != "size" or not val.isdigit() or not 0 < int(val) <= ID_MAX - ID_RANGE_BASE:
+                raise UsageError(f"invalid --userns {value!r}: auto takes size=N "
+                                 "(a number of ids)")
+            size = int(val)
+        return {"size": size}
+    raise UsageError(f"invalid --userns {value!r}: use auto, auto:size=N or host")
+
+
+def become_userns_root():
+    """In a user namespace whose maps are written: become its root (uid and
+    gid 0 inside, the first id of the range outside), with no supplementary
+    groups (the host's ones mean nothing here).  The capabilities this
+    process has in the namespace stay: its old uid (host root) is not the
+    namespace's root, so the kernel's setuid rules drop nothing."""
+    os.setgroups([])
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
 
 
 def shift_ownership(root, uid_base, gid_base):
