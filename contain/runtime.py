@@ -624,8 +624,23 @@ def remove(store, ref, force=False, log=None):
             c.save()
             signal_pid1(c, signal.SIGKILL)
             wait_gone(c, 10)
+    # The monitor records the exit in the container's directory: let it
+    # finish before that directory goes.
+    wait_monitor_gone(c, 10)
     teardown(store, c, log)
     return c
+
+
+def wait_monitor_gone(c, timeout):
+    """Wait until the container's monitor process has exited (or timeout)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid = c.state.get("monitor_pid")
+        if not pid or pid == os.getpid() or not state.process_alive(
+                pid, c.state.get("monitor_start"), c.state.get("boot_id")):
+            return True
+        time.sleep(0.01)
+    return False
 
 
 def signal_pid1(c, sig):

@@ -123,6 +123,36 @@ class RootFilesystemTest(LeakChecks, unittest.TestCase):
         self.assertIn("contain busybox", res.stdout)
         self.assertNothingLeft()
 
+    def test_volumes_and_tmpfs(self):
+        src = os.path.join(support.WORK, "keep-volume")
+        os.makedirs(src, exist_ok=True)
+        with open(os.path.join(src, "from-host"), "w") as f:
+            f.write("host data\n")
+        res = run("sh", "-c", "cat /data/from-host; echo new > /data/from-container; "
+                  "echo x > /ro/y 2>/dev/null || echo ro-refused; "
+                  "grep ' /scratch ' /proc/mounts",
+                  opts=("-v", f"{src}:/data", "-v", f"{src}:/ro:ro",
+                        "--tmpfs", "/scratch:size=1m"))
+        self.assertEqual(res.returncode, 0, res.stderr)
+        lines = res.stdout.splitlines()
+        self.assertEqual(lines[:2], ["host data", "ro-refused"])
+        self.assertRegex(lines[2], r"^tmpfs /scratch tmpfs rw,nosuid,nodev,noexec.*size=1024k")
+        with open(os.path.join(src, "from-container")) as f:
+            self.assertEqual(f.read(), "new\n")
+
+    def test_volume_target_symlink_cannot_escape(self):
+        rootfs = support.fresh_rootfs("vol-escape")
+        os.symlink("/../../../../tmp", os.path.join(rootfs, "evil"))
+        src = os.path.join(support.WORK, "keep-volume2")
+        os.makedirs(src, exist_ok=True)
+        before = set(os.listdir("/tmp"))
+        res = run("sh", "-c", "ls /evil/target >/dev/null && echo mounted",
+                  rootfs=rootfs, opts=("-v", f"{src}:/evil/target"))
+        self.assertIn("mounted", res.stdout, res.stderr)
+        # the target was made inside the rootfs, not in the host's /tmp
+        self.assertTrue(os.path.isdir(os.path.join(rootfs, "tmp", "target")))
+        self.assertEqual(set(os.listdir("/tmp")) - before, set())
+
     def test_read_only_rootfs(self):
         res = run("sh", "-c", "touch /newfile; echo $?", opts=("--read-only",))
         self.assertIn("Read-only file system", res.stderr)
