@@ -268,13 +268,13 @@ def cmd_inspect(ns, store, log):
 
 
 def cmd_exec(ns, store, log):
-    from . import runtime
+    from . import enter
     argv = list(ns.command)
     if argv and argv[0] == "--":
         argv = argv[1:]
     if not argv:
         raise UsageError('"exec" requires at least 2 arguments: CONTAINER COMMAND [ARG...]')
-    return runtime.exec_in(store, ns.container, argv, env=spec.parse_env(ns.env, ns.env_file),
+    return enter.exec_in(store, ns.container, argv, env=spec.parse_env(ns.env, ns.env_file),
                            cwd=ns.workdir, user=ns.user, tty=ns.tty,
                            interactive=ns.interactive, detach=ns.detach,
                            privileged=ns.privileged, log=log)

@@ -24,8 +24,7 @@ import stat
 
 from . import linux
 from .linux import (MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY,
-                    MS_REC, MS_REMOUNT, MS_SLAVE, MS_SHARED, MS_STRICTATIME,
-                    MS_RELATIME, MS_NOATIME)
+                    MS_REC, MS_REMOUNT, MS_SLAVE, MS_SHARED, MS_STRICTATIME)
 
 # Docker's defaults (moby/oci/defaults.go): masked and read-only paths.
 MASKED_PATHS = (

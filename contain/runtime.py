@@ -1,4 +1,4 @@
-"""The parent side of a container: create, start, run, stop, kill, rm, exec.
+"""The parent side of a container: create, start, run, stop, kill, rm.
 
 Every setup step registers its undo before the next step runs (Setup), and
 every resource a container holds is named after its id, so teardown() can
@@ -27,7 +27,7 @@ import time
 
 from . import linux, mounts, state
 from .errors import CommandError, Conflict, ContainError, UsageError
-from .state import now
+from .clock import now
 
 NAMESPACE_FLAGS = (linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC
                    | linux.CLONE_NEWNET | linux.CLONE_NEWCGROUP)
@@ -753,58 +753,6 @@ def oom_killed(c, before=0):
         return False
 
 
-# ------------------------------------------------------------- attached run
-FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
-                     signal.SIGUSR1, signal.SIGUSR2)
-
-
-def run_attached(store, c, log=None, interactive=False, tty=False):
-    """Run the container in the foreground (`contain run` without -d): this
-    process is its monitor; stdio is the user's; signals are forwarded."""
-    t0 = time.monotonic()
-    stdin = 0
-    devnull = None
-    if not interactive:
-        devnull = stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-    # A container that stays after it exits keeps its output for `logs`, as
-    # Docker's do: it goes through pipes, to the user and to the log.  With
-    # --rm there is no one to read a log: the user's stdio is passed as is.
-    writer = out = None
-    stdio = (stdin, 1, 2)
-    if not c.config.get("auto_remove"):
-        from . import logs
-        logcfg = c.config.get("log") or {}
-        writer = logs.LogWriter(c.path(logs.LOG_NAME), logcfg.get("max_size", 10 << 20),
-                                logcfg.get("max_file", 3))
-        if not tty:
-            out = os.pipe2(os.O_CLOEXEC) + os.pipe2(os.O_CLOEXEC)
-            stdio = (stdin, out[1], out[3])
-    with SignalForwarder() as forwarder:
-        try:
-            proc = start_process(store, c, log, stdio=stdio, tty=tty)
-        except BaseException:
-            cleanup_after_exit(store, c)
-            raise
-        finally:
-            if devnull is not None:
-                os.close(devnull)
-            if out:
-                os.close(out[1])
-                os.close(out[3])
-        forwarder.set_pid(proc.pid)
-        if out:
-            logs.pump({out[0]: "stdout", out[2]: "stderr"}, writer, {"stdout": 1, "stderr": 2})
-        code = _wait_foreground(proc.pid, proc.master, interactive, writer)
-        if writer:
-            writer.close()
-    oom = oom_killed(c)
-    record_exit(c, code, oom)
-    if log:
-        log(f"container exited: status {code} ({time.monotonic() - t0:.2f} s)")
-    cleanup_after_exit(store, c, log)
-    return code
-
-
 # ------------------------------------------------------ the CLI's entry points
 def resolve_image(store, cfg, log=None):
     """Fill the configuration from the image (Docker's rules for Env,
@@ -858,6 +806,7 @@ def run(store, cfg, log=None):
     c = create_container(store, cfg, log)
     remove_after = cfg.get("auto_remove")
     try:
+        from .foreground import run_attached
         return run_attached(store, c, log, interactive=cfg.get("interactive"),
                             tty=cfg.get("tty"))
     except BaseException:
@@ -942,155 +891,3 @@ def show_logs(store, ref, follow=False, tail=None, since=None, timestamps=False,
               offset=offset)
 
 
-# -------------------------------------------------------------------- exec
-EXEC_NAMESPACES = ("user", "cgroup", "ipc", "uts", "net", "mnt")
-
-
-def exec_in(store, ref, argv, env=(), cwd=None, user=None, tty=False,
-            interactive=False, detach=False, privileged=False, log=None):
-    """`contain exec`: run a new process inside a running container."""
-    from .init import Launch, exec_main
-    from .spec import merge_env
-    c = store.find(ref)
-    if not c.running:
-        raise Conflict(f"container {c.id[:12]} is not running")
-    pid = c.state["pid"]
-    # Non-dumpable before touching the container, so a process inside cannot
-    # ptrace us or open our /proc entries while we join (CVE-2016-9962).
-    linux.prctl(linux.PR_SET_DUMPABLE, 0)
-    ns_fds = []
-    try:
-        for name in EXEC_NAMESPACES:
-            path = f"/proc/{pid}/ns/{name}"
-            if os.stat(path).st_ino != os.stat(f"/proc/self/ns/{name}").st_ino:
-                ns_fds.append((os.open(path, os.O_RDONLY | os.O_CLOEXEC),
-                               linux.NAMESPACES[name]))
-        pidns = os.open(f"/proc/{pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise Conflict(f"container {c.id[:12]} is not running") from None
-    cfg = dict(c.config)
-    # a container with a user namespace: we join it first and become its root
-    userns = any(nstype == linux.CLONE_NEWUSER for _, nstype in ns_fds)
-    if privileged:
-        cfg["security"] = dict(cfg.get("security") or {}, privileged=True)
-    cgroup = cgroup_driver().cgroup(cgroup_parent(c), cgroup_name(c))
-    sec = security_settings_cfg(cfg)
-    sec["init"] = False  # the container's init already reaps for everyone
-    errr, errw = os.pipe2(os.O_CLOEXEC)
-    launch = Launch(argv=argv, env=merge_env(default_env(cfg, tty), env),
-                    cwd=cwd or cfg.get("cwd") or "/", user=user if user is not None
-                    else cfg.get("user"), root="/", plan=[], unshare_flags=0,
-                    cgroup_procs=cgroup.join_files, tty=tty, log=log, errfd=errw,
-                    userns=userns, **sec)
-    parent_sock = None
-    from .init import preload
-    preload(tty, launch.caps is not None)
-    if tty:
-        import socket
-        parent_sock, launch.ttysock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    # Our children are born in the container's PID namespace; we stay outside.
-    linux.setns(pidns, linux.CLONE_NEWPID)
-    os.close(pidns)
-    devnull = os.open(os.devnull, os.O_RDWR) if (detach or not interactive) else None
-    child = os.fork()
-    if child == 0:
-        try:
-            os.close(errr)
-            if parent_sock is not None:
-                parent_sock.close()
-            if detach:  # re-parent the command to the container's init
-                os.setsid()
-                if os.fork():
-                    os._exit(0)
-            if devnull is not None:
-                os.dup2(devnull, 0)
-                if detach:
-                    os.dup2(devnull, 1)
-                    os.dup2(devnull, 2)
-            exec_main(launch, ns_fds)
-        finally:
-            os._exit(125)
-    for fd, _ in ns_fds:
-        os.close(fd)
-    os.close(errw)
-    if devnull is not None:
-        os.close(devnull)
-    if launch.ttysock is not None:
-        launch.ttysock.close()
-    master = None
-    try:
-        if tty and not detach:
-            import socket
-            _, fds, _, _ = socket.recv_fds(parent_sock, 16, 1)
-            master = fds[0] if fds else None
-        report = _read_all(errr)
-    finally:
-        os.close(errr)
-        if parent_sock is not None:
-            parent_sock.close()
-    if report:
-        _child_failed(child, report)
-    if detach:
-        os.waitpid(child, 0)
-        return 0
-    with SignalForwarder() as forwarder:
-        forwarder.set_pid(child)
-        return _wait_foreground(child, master, interactive)
-
-
-class SignalForwarder:
-    """Forward SIGINT, SIGTERM, SIGHUP... to the container's process.
-
-    Installed before the process exists, so a signal that arrives while it
-    is being set up is not lost (nor kills us): it waits in `pending` and is
-    delivered as soon as the pid is known."""
-
-    def __init__(self):
-        self.pid, self.pending, self.old = None, [], {}
-
-    def __enter__(self):
-        self.old = {s: signal.signal(s, self._handle) for s in FORWARDED_SIGNALS}
-        return self
-
-    def __exit__(self, *exc):
-        for s, h in self.old.items():
-            signal.signal(s, h)
-
-    def _handle(self, sig, _frame):
-        if self.pid is None:
-            self.pending.append(sig)
-        else:
-            self._send(sig)
-
-    def _send(self, sig):
-        try:
-            os.kill(self.pid, sig)
-        except ProcessLookupError:
-            pass
-
-    def set_pid(self, pid):
-        self.pid = pid
-        while self.pending:
-            self._send(self.pending.pop(0))
-
-
-def _wait_foreground(pid, master, interactive, writer=None):
-    """Wait for a foreground process, copying the terminal if it has one
-    (and its output into writer, the container's log, if given)."""
-    exited = {}
-    if master is not None:
-        from . import terminal
-
-        def child_exited():
-            if not exited:
-                done, status = os.waitpid(pid, os.WNOHANG)
-                if done:
-                    exited["status"] = status
-            return bool(exited)
-        with terminal.RawMode(0):
-            terminal.proxy(master, 0, 1, child_exited, forward_stdin=interactive,
-                           tee=writer and (lambda data: writer.write("stdout", data)))
-        os.close(master)
-    if not exited:
-        exited["status"] = os.waitpid(pid, 0)[1]
-    return exit_code_of(exited["status"])

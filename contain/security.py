@@ -199,12 +199,6 @@ def close_fds_except(keep=(0, 1, 2), cloexec=False):
         first = fd + 1
 
 
-# -------------------------------------------------------------------- paths
-# Docker's masked and read-only lists live with the mount plan that applies
-# them (contain/mounts.py); both are skipped by --privileged and by
-# --security-opt systempaths=unconfined.
-from .mounts import MASKED_PATHS, READONLY_PATHS  # noqa: E402,F401
-
 
 # ------------------------------------------------------------------ options
 def parse_security_opts(opts):

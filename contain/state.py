@@ -20,9 +20,8 @@ import fcntl
 import json
 import os
 import re
-import time
 
-from .clock import now, parse_time  # noqa: F401  (re-exported)
+
 from .errors import Conflict, ContainError, NotFound, UsageError
 
 DEFAULT_ROOT = "/var/lib/contain"
@@ -120,9 +119,11 @@ class Container:
         st = self.state
         if st.get("pid") and process_alive(st["pid"], st.get("start_time"), st.get("boot_id")):
             return "running"
-        if st.get("restarting") and process_alive(st.get("monitor_pid"), st.get("monitor_start"),
-                                                  st.get("boot_id")):
-            return "restarting"  # between two runs, its monitor waiting to start it again
+        if process_alive(st.get("monitor_pid"), st.get("monitor_start"), st.get("boot_id")):
+            if st.get("restarting"):
+                return "restarting"  # between two runs: its monitor will start it again
+            if st.get("started_at") and not st.get("finished_at"):
+                return "running"  # it just exited: its monitor is recording that
         if st.get("error"):
             return "dead"
         if st.get("started_at"):

@@ -2,7 +2,6 @@
 paths inside a root, flag parsing, state records and status, ps/inspect
 views, logs, user lookup.  No privileges needed."""
 
-import io
 import json
 import os
 import signal
@@ -12,7 +11,7 @@ import unittest
 from types import SimpleNamespace
 
 from tests import support  # noqa: F401  (puts the project on sys.path)
-from contain import cli, init, logs, mounts, runtime, spec, state, views
+from contain import cli, clock, init, logs, mounts, runtime, spec, state, views
 from contain.errors import Conflict, NotFound, UsageError
 
 
@@ -217,14 +216,14 @@ class StateTest(unittest.TestCase):
 
     def make(self, name, **st):
         cid = state.new_id()
-        return self.store.create({"id": cid, "name": name, "created": state.now()}, st)
+        return self.store.create({"id": cid, "name": name, "created": clock.now()}, st)
 
     def test_status_is_derived_from_the_kernel(self):
         c = self.make("a")
         self.assertEqual(c.status, "created")
         me = state.proc_start_time(os.getpid())[0]
         c.state.update(pid=os.getpid(), start_time=me, boot_id=state.boot_id(),
-                       started_at=state.now())
+                       started_at=clock.now())
         self.assertEqual(c.status, "running")
         c.state["start_time"] = me + 1  # pid reused by another process
         self.assertEqual(c.status, "exited")
@@ -233,6 +232,20 @@ class StateTest(unittest.TestCase):
         self.assertEqual(c.exit_code, 255)  # died unrecorded
         c.state.update(error="boom", started_at=None)
         self.assertEqual(c.status, "dead")
+
+    def test_exit_not_yet_recorded_or_restarting_while_the_monitor_lives(self):
+        c = self.make("m")
+        me = state.proc_start_time(os.getpid())[0]
+        c.state.update(pid=os.getpid(), start_time=me + 1,  # PID 1 gone
+                       boot_id=state.boot_id(), started_at=clock.now(),
+                       monitor_pid=os.getpid(), monitor_start=me)  # its monitor lives
+        self.assertEqual(c.status, "running")  # the monitor is recording the exit
+        c.state["restarting"] = True
+        self.assertEqual(c.status, "restarting")
+        c.state.update(restarting=False, finished_at=clock.now(), exit_code=3)
+        self.assertEqual((c.status, c.exit_code), ("exited", 3))
+        c.state.update(finished_at=None, monitor_start=me + 1)  # monitor died too
+        self.assertEqual(c.status, "exited")
 
     def test_zombie_is_not_running(self):
         pid = os.fork()
@@ -283,7 +296,7 @@ class StateTest(unittest.TestCase):
     def test_time_round_trip(self):
         t = time.time()
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".500000000Z"
-        self.assertAlmostEqual(state.parse_time(stamp), int(t) + 0.5, places=3)
+        self.assertAlmostEqual(clock.parse_time(stamp), int(t) + 0.5, places=3)
 
 
 class ViewsTest(unittest.TestCase):
@@ -304,7 +317,7 @@ class ViewsTest(unittest.TestCase):
 
     def test_status_words(self):
         c = SimpleNamespace(status="exited", exit_code=137, state={
-            "finished_at": state.now(), "started_at": state.now()})
+            "finished_at": clock.now(), "started_at": clock.now()})
         self.assertRegex(views.status_text(c), r"^Exited \(137\) (Less than a second|\d seconds) ago$")
 
     def test_inspect_path_format(self):
