@@ -32,9 +32,21 @@ class Parser(argparse.ArgumentParser):
     def _get_formatter(self):
         if getattr(self, "_checking", False):
             if getattr(self, "_check_formatter", None) is None:
-                self._check_formatter = super()._get_formatter()
+                self._check_formatter = self._new_formatter()
             return self._check_formatter
-        return super()._get_formatter()
+        return self._new_formatter()
+
+    def _new_formatter(self):
+        # argparse would ask shutil for the terminal's width, importing shutil,
+        # bz2 and lzma (3 ms at every start); os tells us as well
+        try:
+            width = int(os.environ["COLUMNS"])
+        except (KeyError, ValueError):
+            try:
+                width = os.get_terminal_size(sys.stdout.fileno()).columns
+            except (OSError, ValueError):
+                width = 80
+        return self.formatter_class(prog=self.prog, width=width - 2)
 
 
 # ------------------------------------------------------- container options

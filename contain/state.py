@@ -257,15 +257,39 @@ class Store:
 
     def delete(self, cid):
         """Remove a container's directory (the caller undid everything else)."""
-        import shutil
         d = self.container_dir(cid)
         try:
             os.unlink(os.path.join(d, "config.json"))
         except FileNotFoundError:
             pass
-        shutil.rmtree(d, ignore_errors=True)
+        remove_tree(d)
         if os.path.exists(d):
             raise ContainError(f"removing {d}: directory not empty (is something mounted there?)")
+
+
+def remove_tree(top):
+    """rm -rf top, never following a symlink (shutil.rmtree would do, but it
+    imports bz2 and lzma: 3 ms on every `run --rm`).  Errors are ignored;
+    the caller checks what is left."""
+    for dirpath, dirnames, filenames in os.walk(top, topdown=False):
+        for name in filenames:
+            try:
+                os.unlink(os.path.join(dirpath, name))
+            except OSError:
+                pass
+        for name in dirnames:
+            path = os.path.join(dirpath, name)
+            try:
+                if os.path.islink(path):
+                    os.unlink(path)
+                else:
+                    os.rmdir(path)
+            except OSError:
+                pass
+    try:
+        os.rmdir(top)
+    except OSError:
+        pass
 
 
 def new_id():

@@ -293,6 +293,19 @@ class StateTest(unittest.TestCase):
         self.assertEqual(sorted(os.listdir(c.dir)), ["config.json", "state.json"])
         self.assertEqual(json.load(open(c.path("state.json")))["k"], "v")
 
+    def test_remove_tree_never_follows_symlinks(self):
+        outside = tempfile.mkdtemp()
+        self.addCleanup(__import__("shutil").rmtree, outside)
+        open(os.path.join(outside, "keep"), "w").close()
+        top = os.path.join(self.root, "tree")
+        os.makedirs(os.path.join(top, "a/b"))
+        open(os.path.join(top, "a/b/file"), "w").close()
+        os.symlink(outside, os.path.join(top, "a/link-to-dir"))
+        os.symlink(os.path.join(outside, "keep"), os.path.join(top, "link-to-file"))
+        state.remove_tree(top)
+        self.assertFalse(os.path.exists(top))
+        self.assertTrue(os.path.exists(os.path.join(outside, "keep")))
+
     def test_time_round_trip(self):
         t = time.time()
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".500000000Z"
