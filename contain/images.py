@@ -588,6 +588,12 @@ class ImageStore:
     def tags(self):
         return read_json(self.tags_path, {})
 
+    def _set_tag(self, ref, image_id):
+        """Point ref at image_id (the caller holds the store's lock)."""
+        tags = self.tags()
+        tags[ref] = image_id
+        write_atomic(self.tags_path, tags)
+
     def _record(self, image_id):
         return read_json(os.path.join(self.records, _hex(image_id, "image") + ".json"))
 
@@ -979,9 +985,7 @@ class ImageStore:
                                       else "Imported")
                 image_id = self._store_config_image(txn, [layer], config or {}, comment, log)
                 if ref:
-                    tags = self.tags()
-                    tags[ref] = image_id
-                    write_atomic(self.tags_path, tags)
+                    self._set_tag(ref, image_id)
             except BaseException:
                 txn.rollback()
                 raise
@@ -1035,9 +1039,7 @@ class ImageStore:
                 section.setdefault("Env", [DEFAULT_PATH_ENV])
                 image_id = self._store_config_image(
                     txn, [layer], section, f"contain built-in image (images/{name}.py)", log)
-                tags = self.tags()
-                tags[ref] = image_id
-                write_atomic(self.tags_path, tags)
+                self._set_tag(ref, image_id)
             except BaseException:
                 txn.rollback()
                 raise

@@ -103,6 +103,19 @@ def wait_for_container_pid(timeout=10):
     raise AssertionError("no container pid recorded")
 
 
+def container_records():
+    """Ids of the container records in the test run's state root."""
+    d = os.path.join(STATE_ROOT, "containers")
+    return [c for c in os.listdir(d) if len(c) == 64] if os.path.isdir(d) else []
+
+
+def assert_no_container_left(test):
+    """No cgroup, mount or container record of this test run is left."""
+    test.assertEqual(cgroup_dirs(), [], "cgroups left behind")
+    test.assertEqual(mounts_under(WORK), [], "mounts left behind")
+    test.assertEqual(container_records(), [], "container records left behind")
+
+
 def cgroup_dirs():
     """Every cgroup directory below the test run's private parent."""
     found = []

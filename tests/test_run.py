@@ -29,12 +29,7 @@ class LeakChecks:
         self.before = set(os.listdir(support.WORK))
 
     def assertNothingLeft(self):
-        self.assertEqual(support.cgroup_dirs(), [], "cgroups left behind")
-        self.assertEqual(support.mounts_under(support.WORK), [], "mounts left behind")
-        containers = os.path.join(support.STATE_ROOT, "containers")
-        left = [d for d in os.listdir(containers) if len(d) == 64] \
-            if os.path.isdir(containers) else []
-        self.assertEqual(left, [], "container records left behind")
+        support.assert_no_container_left(self)
         new = set(os.listdir(support.WORK)) - self.before - {"state", "busybox-rootfs"}
         self.assertEqual([n for n in new if not n.startswith(("keep-", "rootfs-"))], [],
                          "temporary files left behind")

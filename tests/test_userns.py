@@ -168,12 +168,7 @@ class UsernsContainerTest(unittest.TestCase):
 
     def assertNothingLeft(self):
         self.assertEqual(ranges(), self.ranges_before, "id ranges left behind")
-        self.assertEqual(support.cgroup_dirs(), [], "cgroups left behind")
-        self.assertEqual(support.mounts_under(support.WORK), [], "mounts left behind")
-        containers = os.path.join(support.STATE_ROOT, "containers")
-        left = [d for d in os.listdir(containers) if len(d) == 64] \
-            if os.path.isdir(containers) else []
-        self.assertEqual(left, [], "container records left behind")
+        support.assert_no_container_left(self)
 
     def test_root_inside_is_the_first_id_of_a_range(self):
         res = self.run_c("sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g;"
