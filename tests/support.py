@@ -35,6 +35,30 @@ requires_root = unittest.skipUnless(IS_ROOT, "needs root")
 _rootfs = None
 
 
+def host_snapshot():
+    """What the tests must leave as they found it: the real host's network
+    links, iptables rules and ip_forward, and the top-level cgroups."""
+    import glob
+    snap = {"links": sorted(os.listdir("/sys/class/net"))}
+    try:
+        with open("/proc/sys/net/ipv4/ip_forward") as f:
+            snap["ip_forward"] = f.read().strip()
+    except OSError:
+        pass
+    try:
+        out = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+        snap["iptables"] = sorted(line for line in out.splitlines() if line.startswith("-A"))
+    except OSError:  # no iptables: nothing could be added either
+        snap["iptables"] = []
+    snap["cgroups"] = sorted(p for p in glob.glob("/sys/fs/cgroup/*/contain*")
+                             + glob.glob("/sys/fs/cgroup/contain*")
+                             if not os.path.basename(p).startswith("contain-test-"))
+    return snap
+
+
+HOST_BEFORE = host_snapshot() if IS_ROOT else None
+
+
 def busybox_rootfs():
     """Path of a busybox root filesystem shared (read-only!) by the tests."""
     global _rootfs
