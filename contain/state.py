@@ -155,15 +155,18 @@ class Container:
         processes (a monitor recording an exit, `stop` asking for no restart)
         never overwrite each other's fields."""
         if self.lock_held:
-            self.reload()
-            self.state.update(fields)
-            self.save()
+            self._update(fields)
             return self
         with self.store.container_lock(self.id):
-            self.reload()
-            self.state.update(fields)
-            self.save()
+            self._update(fields)
         return self
+
+    def _update(self, fields):
+        if not os.path.exists(self.path("config.json")):  # `rm` got here first
+            raise NotFound(f"No such container: {self.id[:12]}")
+        self.reload()
+        self.state.update(fields)
+        self.save()
 
     def reload(self):
         self.state = read_json(self.path("state.json"))
@@ -256,13 +259,21 @@ class Store:
         return Container(self, config["id"], config, state)
 
     def delete(self, cid):
-        """Remove a container's directory (the caller undid everything else)."""
+        """Remove a container's directory (the caller undid everything else).
+
+        Under the container's lock, so that a monitor still recording an exit
+        (Container.update) cannot write into the directory while it goes;
+        config.json goes first: without it the container no longer exists."""
         d = self.container_dir(cid)
         try:
-            os.unlink(os.path.join(d, "config.json"))
-        except FileNotFoundError:
-            pass
-        remove_tree(d)
+            with self.container_lock(cid):
+                try:
+                    os.unlink(os.path.join(d, "config.json"))
+                except FileNotFoundError:
+                    pass
+                remove_tree(d)  # the lock file too: our descriptor stays valid
+        except FileNotFoundError:  # already gone
+            return
         if os.path.exists(d):
             raise ContainError(f"removing {d}: directory not empty (is something mounted there?)")
 

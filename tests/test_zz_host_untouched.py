@@ -15,6 +15,10 @@ class HostUntouchedTest(unittest.TestCase):
         for key in ("links", "iptables", "ip_forward", "cgroups"):
             self.assertEqual(after.get(key), support.HOST_BEFORE.get(key), key)
 
+    def test_every_container_of_the_suite_was_removed(self):
+        self.assertEqual(support.container_records(), [])
+        self.assertEqual(support.cgroup_dirs(), [])
+
 
 if __name__ == "__main__":
     unittest.main()
