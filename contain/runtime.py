@@ -734,15 +734,6 @@ def random_name(store):
     return "c_" + os.urandom(6).hex()
 
 
-def signal_number(value):
-    from .spec import parse_signal
-    return parse_signal(value)
-
-
-def not_running_error(c):
-    return Conflict(f"container {c.id[:12]} is not running")
-
-
 
 def oom_killed(c, before=0):
     """Did the kernel's OOM killer kill a process of this container?"""
