@@ -37,6 +37,7 @@ import os
 import time
 
 from contain.errors import Conflict, ContainError, UsageError
+from contain.linux import write_file
 
 ROOT = "/sys/fs/cgroup"
 DEFAULT_PARENT = "contain"
@@ -456,11 +457,7 @@ def blkio_weight_to_io_weight(weight):
 
 def _write(path, value):
     """Write one value to a cgroup interface file (never creates it)."""
-    fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
-    try:
-        os.write(fd, str(value).encode())
-    finally:
-        os.close(fd)
+    write_file(path, str(value).encode(), truncate=True)
 
 
 def _read(path):
@@ -495,14 +492,10 @@ def join(procs_files):
     """Move the calling process into a cgroup: write '0' to each cgroup.procs.
 
     Called by the container's child between fork and unshare(CLONE_NEWCGROUP),
-    so it stays minimal: no imports, plain os.open / os.write.
+    so it stays minimal: one write per file.
     """
     for path in procs_files:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, b"0")
-        finally:
-            os.close(fd)
+        write_file(path, b"0")
 
 
 def _check_names(parent, name):

@@ -271,11 +271,7 @@ def _step(fn, name, code=EXIT_RUNTIME):
 
 def _write(path, data, step):
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
+        linux.write_file(path, data)
     except OSError as e:
         raise Failure(f"{step} {os.path.dirname(path)}", e) from None
 

@@ -28,6 +28,21 @@ def _check(result, name, path=None):
     return result
 
 
+def write_file(path, data, truncate=False):
+    """One write(2) of data to a kernel interface file (cgroupfs, procfs:
+    cgroup.procs, uid_map, memory.max...).  Never creates the file; an
+    OSError names the path.  truncate: for files that may also be plain
+    files (the cgroup drivers' unit tests run on a fake tree)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC | (os.O_TRUNC if truncate else 0))
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(path)) from None
+
+
 def _b(path):
     return os.fsencode(path) if path is not None else None
 

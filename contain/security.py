@@ -366,15 +366,7 @@ def write_id_maps(pid, uid_map, gid_map):
     can still call setgroups(2)."""
     for name, entries in (("uid_map", uid_map), ("gid_map", gid_map)):
         data = (entries if isinstance(entries, str) else format_id_map(entries)).encode()
-        path = f"/proc/{pid}/{name}"
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-            try:
-                os.write(fd, data)
-            finally:
-                os.close(fd)
-        except OSError as e:
-            raise OSError(e.errno, e.strerror, path) from None
+        linux.write_file(f"/proc/{pid}/{name}", data)
 
 
 def open_userns(uid_map, gid_map):
