@@ -101,6 +101,25 @@ def contain(*args, input=None, timeout=60, check=False, extra_env=None, **kw):
     return res
 
 
+def read_pty(fd, until=None, timeout=10):
+    """Read a pseudo-terminal master until `until` appears, EOF/EIO (the
+    other side closed), or timeout; returns the text."""
+    import select
+    import time
+    data = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not (until and until.encode() in data):
+        if select.select([fd], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+    return data.decode(errors="replace")
+
+
 def container_states():
     """The state.json records of every container of this test run."""
     import json

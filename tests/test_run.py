@@ -3,7 +3,6 @@ against the real kernel, checked from inside with busybox's own tools)."""
 
 import os
 import pty
-import select
 import signal
 import subprocess
 import tarfile
@@ -318,19 +317,7 @@ class TerminalAndSignalsTest(LeakChecks, unittest.TestCase):
         return pid, fd
 
     def read_until(self, fd, text, timeout=10):
-        data = b""
-        deadline = time.monotonic() + timeout
-        while text.encode() not in data and time.monotonic() < deadline:
-            r, _, _ = select.select([fd], [], [], 0.2)
-            if r:
-                try:
-                    chunk = os.read(fd, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                data += chunk
-        return data.decode(errors="replace")
+        return support.read_pty(fd, text, timeout)
 
     def test_interactive_shell_with_tty(self):
         pid, fd = self.spawn_in_pty("run", "--rm", "-it", "--rootfs", support.busybox_rootfs(),

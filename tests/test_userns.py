@@ -10,7 +10,6 @@ own tests in test_security_userns.py.
 import json
 import os
 import pty
-import select
 import shutil
 import tarfile
 import tempfile
@@ -345,23 +344,13 @@ class UsernsContainerTest(unittest.TestCase):
                                            "--", "sh", "-c", "tty; id -u"], support.env())
             finally:
                 os._exit(127)
-        out = b""
         try:
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                if select.select([fd], [], [], 0.2)[0]:
-                    try:
-                        chunk = os.read(fd, 4096)
-                    except OSError:
-                        break
-                    if not chunk:
-                        break
-                    out += chunk
+            out = support.read_pty(fd)
         finally:
             os.close(fd)
             _, status = os.waitpid(pid, 0)
         self.assertEqual(os.waitstatus_to_exitcode(status), 0, out)
-        self.assertEqual(out.decode().split(), ["/dev/pts/0", "0"])
+        self.assertEqual(out.split(), ["/dev/pts/0", "0"])
         self.assertNothingLeft()
 
 
