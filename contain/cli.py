@@ -806,5 +806,9 @@ def main(argv=None):
     except ContainError as e:
         print(f"contain: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # one a library call did not turn into a ContainError
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"contain: {where}{e.strerror or e}", file=sys.stderr)
+        return EXIT_RUNTIME
     except KeyboardInterrupt:
         return 130

@@ -439,6 +439,13 @@ class BadInputTest(LeakChecks, unittest.TestCase):
         self.assertOneLineError(run("true", opts=("--memory", "lots")), "(?=.*--memory)(?=.*lots)")
         self.assertOneLineError(run("true", opts=("--cpus", "half")), "(?=.*--cpus)(?=.*half)")
 
+    def test_unusable_state_root_is_one_line(self):
+        res = contain("run", "--rm", "--rootfs", support.busybox_rootfs(), "--", "true",
+                      extra_env={"CONTAIN_ROOT": "/proc/contain-cannot-be-here"})
+        self.assertEqual(res.returncode, 125)
+        self.assertEqual(len(res.stderr.strip().splitlines()), 1, res.stderr)
+        self.assertRegex(res.stderr, r"^contain: /proc/contain-cannot-be-here.*: ")
+
     def test_unknown_flag(self):
         res = contain("run", "--no-such-flag", "--rootfs", support.busybox_rootfs(), "true")
         self.assertOneLineError(res, ".*unrecognized arguments: --no-such-flag")
