@@ -10,7 +10,7 @@ import sys
 # -I (isolated mode) leaves the script's folder off sys.path: put it back.
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 
-from contain.cli import main  # noqa: E402
+from contain.engine.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

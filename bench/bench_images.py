@@ -29,8 +29,8 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, TOP)
 sys.path.insert(0, os.path.join(TOP, "tests"))
 
-from contain import images                      # noqa: E402
-from contain.unpack import safe_extract         # noqa: E402
+from contain.engine import images                      # noqa: E402
+from contain.engine.unpack import safe_extract         # noqa: E402
 
 
 def build_layer(path, roots, limit):

@@ -24,7 +24,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tests import netsandbox, support  # noqa: E402
-from contain import network  # noqa: E402
+from contain.engine import network  # noqa: E402
 
 
 def timed(fn):

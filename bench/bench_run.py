@@ -135,7 +135,7 @@ def main():
         if ids:
             subprocess.run([CONTAIN, "rm", "-f", *ids], env=env, stdout=subprocess.DEVNULL)
         sys.path.insert(0, TOP)
-        from contain import cgroups
+        from contain.core import cgroups
         cgroups.open_driver().remove_parent_if_empty("contain-bench")
         shutil.rmtree(work, ignore_errors=True)
 

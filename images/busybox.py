@@ -15,7 +15,7 @@ ELF files' PT_INTERP and DT_NEEDED entries, then the library directories of
 /etc/ld.so.conf: no ldd, nothing run).
 
 contain's built-in image 'busybox' is this root filesystem with the config
-IMAGE_CONFIG (contain.images builds it on first use).
+IMAGE_CONFIG (contain.engine.images builds it on first use).
 """
 
 import glob

@@ -191,7 +191,7 @@ class Sandbox:
     @contextlib.contextmanager
     def entered(self):
         """Run Python code of this process inside the host namespace."""
-        from contain import linux
+        from contain.core import linux
         own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         target = os.open(self.path(), os.O_RDONLY | os.O_CLOEXEC)
         try:

@@ -1,4 +1,4 @@
-"""Unit tests for contain.cgroups: flag parsing, Docker's limit rules, and
+"""Unit tests for contain.core.cgroups: flag parsing, Docker's limit rules, and
 both drivers against fake cgroup trees in a temporary directory.
 
 The fake trees hold the files the kernel would show (cgroup.controllers,
@@ -16,7 +16,7 @@ import unittest
 
 from tests import support  # noqa: F401  (puts the project on sys.path)
 
-from contain import cgroups
+from contain.core import cgroups
 from contain.errors import ContainError, UsageError
 
 MiB = 1 << 20

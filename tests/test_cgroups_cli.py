@@ -8,7 +8,7 @@ import unittest
 
 from tests import support
 
-from contain import cgroups
+from contain.core import cgroups
 
 MiB = 1 << 20
 
@@ -66,7 +66,7 @@ class ResourceCommands(unittest.TestCase):
         self.assertEqual(res.stdout.strip(), "cg-cli-limits")
         st = cg.stats()
         self.assertEqual((st["memory_limit"], st["pids_limit"]), (128 * MiB, 20))
-        from contain.state import Store
+        from contain.engine.state import Store
         limits = Store(support.STATE_ROOT).find("cg-cli-limits").config["limits"]
         self.assertEqual((limits["memory"], limits["memory_swap"], limits["pids_limit"],
                           limits["nano_cpus"]), (128 * MiB, 256 * MiB, 20, 500000000))

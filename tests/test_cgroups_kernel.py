@@ -1,4 +1,4 @@
-"""contain.cgroups against the real kernel (root only).
+"""contain.core.cgroups against the real kernel (root only).
 
 Plain child processes are placed in the cgroups the way the container's
 first process is: a preexec hook calls cgroups.join(procs_files) between
@@ -20,7 +20,7 @@ import unittest
 
 from tests import support
 
-from contain import cgroups, linux
+from contain.core import cgroups, linux
 from contain.errors import ContainError
 
 MiB = 1 << 20

@@ -16,7 +16,7 @@ import unittest
 from tests import support
 from tests.test_images_kit import (D, F, H, Img, L, OPQ, W, docker_archive, host_arch,
                                    make_tar, oci_layout, sha, uncompressed)
-from contain import images
+from contain.engine import images
 from contain.errors import Conflict, ContainError, NotFound, UsageError
 
 BASE = make_tar([D("etc"), F("etc/motd", b"base motd\n"), F("etc/old", b"to be deleted"),

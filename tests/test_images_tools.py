@@ -14,7 +14,7 @@ import unittest
 
 from tests import support
 from tests.test_images_kit import (D, F, H, Img, L, OPQ, W, docker_archive, make_tar)
-from contain import images
+from contain.engine import images
 
 HAVE_SKOPEO = shutil.which("skopeo") is not None
 HAVE_UMOCI = shutil.which("umoci") is not None
@@ -132,7 +132,7 @@ class TestUmoci(ToolCase):
 MOUNT_PROBE = r"""
 import json, os, stat, sys
 sys.path.insert(0, sys.argv[1])
-from contain import linux
+from contain.core import linux
 data, cwd, target, actions = sys.argv[2], sys.argv[3], sys.argv[4], json.loads(sys.argv[5])
 linux.unshare(linux.CLONE_NEWNS)
 linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)

@@ -5,7 +5,7 @@ import os
 import unittest
 
 from tests import support  # noqa: F401  (puts the project on sys.path)
-from contain import images, refs
+from contain.engine import images, refs
 from contain.errors import ContainError, UsageError
 
 

@@ -17,7 +17,7 @@ import unittest
 from tests import support
 from tests.test_images_kit import (D, DEV, F, FIFO, H, L, MTIME, OPQ, W, make_tar)
 from contain.errors import ContainError
-from contain.unpack import safe_extract
+from contain.engine.unpack import safe_extract
 
 CAP = b"\x01\x00\x00\x02\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
 

@@ -16,7 +16,7 @@ import unittest
 from tests import support
 from tests import netsandbox
 from tests.netsandbox import HOST_IP, SERVER_IP, UPLINK_MTU
-from contain import ipam, netfilter, network
+from contain.engine import ipam, netfilter, network
 from contain.errors import Conflict, ContainError, NotFound, UsageError
 
 HAVE_IPTABLES = netfilter.available()

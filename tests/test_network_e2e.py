@@ -12,7 +12,7 @@ import unittest
 
 from tests import netsandbox, support
 from tests.netsandbox import HOST_IP, SERVER_IP
-from contain import netfilter
+from contain.engine import netfilter
 
 
 @support.requires_root

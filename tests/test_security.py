@@ -26,7 +26,7 @@ import time
 import unittest
 
 from tests import support
-from contain import linux, seccomp, security
+from contain.core import linux, seccomp, security
 from contain.errors import UsageError
 
 HOST_CAPS = security.read_status_caps()

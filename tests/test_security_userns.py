@@ -15,7 +15,7 @@ import traceback
 import unittest
 
 from tests import support
-from contain import linux, security
+from contain.core import linux, security
 from contain.errors import Conflict, UsageError
 
 STEP = security.ID_RANGE_STEP

@@ -11,7 +11,9 @@ import unittest
 from types import SimpleNamespace
 
 from tests import support  # noqa: F401  (puts the project on sys.path)
-from contain import cli, clock, init, logs, mounts, runtime, spec, state, views
+from contain.engine import cli, logs, runtime, flags as spec, state, views
+from contain import clock
+from contain.core import init, mounts
 from contain.errors import Conflict, NotFound, UsageError
 
 
@@ -35,7 +37,7 @@ class MountPlanTest(unittest.TestCase):
 
     def test_proc_flags_and_sys_read_only(self):
         ops = {op.target: op for op in plan_for() if isinstance(op, mounts.MountOp)}
-        from contain import linux
+        from contain.core import linux
         self.assertEqual(ops["/proc"].flags, linux.MS_NOSUID | linux.MS_NOEXEC | linux.MS_NODEV)
         self.assertTrue(ops["/sys"].flags & linux.MS_RDONLY)
         self.assertIn("newinstance", ops["/dev/pts"].data)
@@ -157,7 +159,7 @@ class SpecTest(unittest.TestCase):
             with self.assertRaises(UsageError, msg=bad):
                 spec.parse_volume(bad)
         t = spec.parse_tmpfs("/run:size=1m,exec")
-        from contain import linux
+        from contain.core import linux
         self.assertEqual(t["data"], "size=1m")
         self.assertFalse(t["flags"] & linux.MS_NOEXEC)
         with self.assertRaises(UsageError):

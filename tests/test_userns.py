@@ -18,7 +18,8 @@ import unittest
 
 from tests import support
 from tests.support import contain, requires_root
-from contain import mounts, runtime, security
+from contain.core import mounts, security
+from contain.engine import runtime
 from contain.errors import UsageError
 
 NET = ("--network", "none")
@@ -361,7 +362,7 @@ class UsernsBridgeNetworkTest(unittest.TestCase):
     container on the bridge, inside tests/netsandbox.py's private network."""
 
     def setUp(self):
-        from contain import netfilter
+        from contain.engine import netfilter
         from tests import netsandbox
         if not netfilter.available():
             self.skipTest("iptables is not installed")
@@ -392,7 +393,7 @@ class ChownFallbackTest(unittest.TestCase):
     into the range (forced here: the answer for its filesystem is cached)."""
 
     def test_tarball_copy_is_shifted(self):
-        from contain.state import Store
+        from contain.engine.state import Store
         tar = os.path.join(support.WORK, "userns-rootfs.tar")
         with tarfile.open(tar, "w") as t:
             t.add(support.busybox_rootfs(), arcname=".")

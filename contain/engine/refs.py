@@ -14,7 +14,7 @@ Names are kept in Docker's familiar form: 'docker.io/library/busybox' is
 
 import re
 
-from contain.errors import UsageError
+from ..errors import UsageError
 
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"

@@ -58,7 +58,7 @@ def wait_foreground(pid, master, interactive, writer=None):
     (and its output into writer, the container's log, if given)."""
     exited = {}
     if master is not None:
-        from . import terminal
+        from ..core import terminal
 
         def child_exited():
             if not exited:

@@ -8,7 +8,7 @@ import json
 import re
 import time
 
-from .clock import parse_time
+from ..clock import parse_time
 
 
 def human_duration(seconds):

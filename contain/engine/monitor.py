@@ -25,14 +25,14 @@ import os
 import sys
 import time
 
-from .errors import ContainError
+from ..errors import ContainError
 
 # (no `signal` here: it imports enum, a megabyte the pump does not need)
 SIGKILL = 9
 
 NOTIFY_OK = b"ok"
-TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_ENTRY = "import sys; sys.path.insert(0, sys.argv[1]); import contain.monitor as m; m.{}(sys.argv[2:])"
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_ENTRY = "import sys; sys.path.insert(0, sys.argv[1]); import contain.engine.monitor as m; m.{}(sys.argv[2:])"
 
 
 def launch(store, c, log=None):

@@ -34,7 +34,7 @@ with install() as its very last step before execve.
 import os
 
 from . import linux, security
-from .errors import UsageError
+from ..errors import UsageError
 
 # <linux/seccomp.h> return values
 RET_KILL_PROCESS = 0x80000000

@@ -34,9 +34,9 @@ docker-archive and an OCI layout, as Docker 25 does.
 import json
 import os
 
-from contain import refs as _refs
-from contain.state import FileLock
-from contain.errors import Conflict, ContainError, NotFound, UsageError, describe_oserror
+from . import refs as _refs
+from .state import FileLock
+from ..errors import Conflict, ContainError, NotFound, UsageError, describe_oserror
 
 parse_reference = _refs.parse_reference     # (name, tag), Docker's grammar; see refs.py
 
@@ -801,7 +801,7 @@ class ImageStore:
         """An archive object for a directory, a tar file, or '-' (stdin)."""
         if isinstance(source, str) and source != "-" and os.path.isdir(source):
             return _DirArchive(source)
-        from contain import unpack
+        from . import unpack
         label = "stdin" if source == "-" else str(source)
         raw, close = unpack.open_source(source)
         try:
@@ -846,7 +846,7 @@ class ImageStore:
             raise ContainError(f"{label}: image {short_digest(cand.config_digest)} is "
                                f"for {format_platform(config)}, not "
                                f"{format_platform(platform)}")
-        from contain import unpack
+        from . import unpack
         for layer, diff_id in zip(cand.layers, diff_ids):
             layer["diff_id"] = diff_id
             if self._layer_info(diff_id)[1] is not None:
@@ -911,7 +911,7 @@ class ImageStore:
                       media_type=None, size=None):
         """Unpack one layer from the file object raw, verifying it, and move
         it with its blob into the store.  Returns (key, layer info)."""
-        from contain import unpack
+        from . import unpack
         work = self._mkdtemp("layer-")
         blob_tmp = os.path.join(work, "blob")
         fd = os.open(blob_tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
@@ -968,7 +968,7 @@ class ImageStore:
         ref = _refs.normalize(ref) if ref else None
         if ref and "@" in ref:
             raise UsageError(f"cannot tag an image with the digest reference '{ref}'")
-        from contain import unpack
+        from . import unpack
         with self._lock():
             self._recover()
             txn = _Txn()
@@ -1231,7 +1231,7 @@ class ImageStore:
 
     def _add_layer(self, tar, name, info):
         """Add a layer as an uncompressed tar (its digest is its diff_id)."""
-        from contain import unpack
+        from . import unpack
         with open(self.blob_path(info["digest"]), "rb", buffering=0) as raw:
             stream = unpack.TarStream(raw, f"layer {info['diff_id']}")
             _tar_add(tar, name, info["diff_size"], stream)
@@ -1415,7 +1415,7 @@ def _apply_to_cfg(config, cfg, host_env):
         cfg.get("cwd"), cfg.get("user"), None, cfg.get("labels"), host_env)
     stop_signal = cfg.get("stop_signal")
     if stop_signal is None and (config or {}).get("StopSignal"):
-        from contain.spec import parse_signal
+        from .flags import parse_signal
         stop_signal = parse_signal(config["StopSignal"])
     out = {"argv": merged["argv"], "env": merged["env"], "cwd": merged["workdir"],
            "user": merged["user"] or None, "stop_signal": stop_signal,
@@ -1543,7 +1543,7 @@ def image_rows(images, no_trunc=False, now=None, match=None):
     keys Repository, Tag, ID, CreatedSince, CreatedAt, Size (Docker's
     --format names).  match: 'name' or 'name:tag' to show only those."""
     import time
-    from contain.views import human_duration
+    from .views import human_duration
     now = time.time() if now is None else now
     want = None
     if match:

@@ -9,7 +9,7 @@ import os
 import sys
 import time
 
-from .errors import UsageError
+from ..errors import UsageError
 
 STATS_INTERVAL = 1.0    # seconds between the two samples behind CPU %
 
@@ -31,12 +31,12 @@ def _net(c):
     mode = (c.config.get("network") or {}).get("mode", "bridge")
     if mode == "host":
         return None
-    from .cgroups import net_io
+    from ..core.cgroups import net_io
     return net_io(c.state.get("pid")) if c.state.get("pid") else None
 
 
 def _samples(targets):
-    from .cgroups import sample
+    from ..core.cgroups import sample
     out = {}
     for ref, c in targets:
         cg = _cgroup(c)
@@ -45,7 +45,7 @@ def _samples(targets):
 
 
 def _rows(targets, prev, cur, host_mem):
-    from .cgroups import usage_row
+    from ..core.cgroups import usage_row
     rows = []
     for ref, c in targets:
         if cur.get(c.id) is None:   # not running: docker prints zeros
@@ -60,7 +60,7 @@ def _rows(targets, prev, cur, host_mem):
 
 
 def _render(rows, fmt, no_trunc):
-    from .cgroups import stats_json, stats_table
+    from ..core.cgroups import stats_json, stats_table
     if fmt == "json":
         return "".join(stats_json(r) + "\n" for r in rows)
     if no_trunc:
@@ -77,7 +77,7 @@ def show_stats(store, refs=(), all=False, stream=True, fmt=None, no_trunc=False,
     ones, or every one with all=True), one table (or JSON lines) per second;
     stream=False prints one and returns.  CPU % needs two samples, so even
     one table takes STATS_INTERVAL."""
-    from .cgroups import host_memory
+    from ..core.cgroups import host_memory
     out = out or sys.stdout
     fmt = (fmt or "table").strip()
     if fmt not in ("table", "json"):
@@ -104,7 +104,7 @@ def show_stats(store, refs=(), all=False, stream=True, fmt=None, no_trunc=False,
 # ------------------------------------------------------------------- update
 def changes_from_flags(ns):
     """The limits `contain update` was asked to change (only flags given)."""
-    from . import cgroups
+    from ..core import cgroups
     out = {}
     if ns.memory:
         out["memory"] = cgroups.parse_bytes(ns.memory, "--memory")
@@ -139,7 +139,8 @@ def _to_apply(changes, merged):
 def update_container(store, ref, changes, log=None):
     """Apply changes to a container's cgroup (if it has one now) and record
     them, so a restart keeps them (docker update's semantics)."""
-    from . import cgroups, state
+    from ..core import cgroups
+    from . import state
     c = store.find(ref)
     with store.container_lock(c.id):
         c = store.load(c.id)
@@ -165,14 +166,14 @@ def system_info(store):
     info.update(runtime.cgroup_driver().info())
     info["kernel"] = os.uname().release
     info["cpus"] = os.cpu_count()
-    from .cgroups import host_memory
+    from ..core.cgroups import host_memory
     info["memory"] = host_memory()
     return info
 
 
 def info_text(info):
     """docker info-like text for system_info()'s dict (warnings separate)."""
-    from .cgroups import bytes_size, info_lines
+    from ..core.cgroups import bytes_size, info_lines
     lines = [f"Containers: {info['containers']}", f" Running: {info['running']}",
              f" Paused: {info['paused']}", f" Stopped: {info['stopped']}",
              f"Contain Root Dir: {info['state_root']}"]

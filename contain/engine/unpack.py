@@ -33,7 +33,7 @@ import os
 import stat
 import struct
 
-from contain.errors import ContainError
+from ..errors import ContainError
 
 CHUNK = 1 << 20            # raw read size
 OUT_MAX = 4 << 20          # largest decompressed piece held at once

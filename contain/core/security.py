@@ -19,7 +19,7 @@ permitted/effective sets (no ambient capabilities), as in Docker.
 import os
 
 from . import linux
-from .errors import Conflict, UsageError
+from ..errors import Conflict, UsageError
 
 # ------------------------------------------------------------- capabilities
 # <linux/capability.h>, in number order: CAP_CHOWN = 0 ... CAP_CHECKPOINT_RESTORE = 40

@@ -22,7 +22,7 @@ import os
 import re
 
 
-from .errors import Conflict, ContainError, NotFound, UsageError
+from ..errors import Conflict, ContainError, NotFound, UsageError
 
 DEFAULT_ROOT = "/var/lib/contain"
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")

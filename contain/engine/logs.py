@@ -5,7 +5,7 @@ bounded by size with rotation (container.log, container.log.1, ...)."""
 import os
 import time
 
-from .clock import now, parse_time
+from ..clock import now, parse_time
 
 try:  # the C encoder: the log pump must not import json (and re) to stay small
     from _json import encode_basestring_ascii as _quote
@@ -144,7 +144,7 @@ def parse_since(value, reference=None):
     """--since: an RFC 3339 time, a Unix timestamp, or a duration like 10m."""
     if value is None:
         return None
-    from .errors import UsageError
+    from ..errors import UsageError
     reference = time.time() if reference is None else reference
     units = {"s": 1, "m": 60, "h": 3600}
     try:

@@ -12,7 +12,7 @@ The configuration is a plain dict (JSON-serialisable) with these keys:
 import os
 import signal
 
-from .errors import UsageError
+from ..errors import UsageError
 
 DEFAULT_CGROUP_PARENT = "contain"
 DEFAULT_LOG_MAX_SIZE = 10 * 1024 * 1024
@@ -95,7 +95,7 @@ def parse_restart(value):
 
 def parse_log_opts(opts):
     """--log-opt max-size=10m --log-opt max-file=3."""
-    from .cgroups import parse_bytes
+    from ..core.cgroups import parse_bytes
     out = {"max_size": DEFAULT_LOG_MAX_SIZE, "max_file": DEFAULT_LOG_MAX_FILE}
     for item in opts:
         key, eq, value = item.partition("=")
@@ -127,7 +127,7 @@ def parse_volume(spec):
                          "the container path must be absolute")
     mount = {"type": "bind", "source": os.path.realpath(source), "target": target,
              "readonly": False, "propagation": None}
-    from .mounts import PROPAGATION
+    from ..core.mounts import PROPAGATION
     for opt in (parts[2].split(",") if len(parts) == 3 else []):
         if opt in ("ro", "rw"):
             mount["readonly"] = opt == "ro"
@@ -145,7 +145,7 @@ def parse_volume(spec):
 
 def parse_tmpfs(spec):
     """--tmpfs PATH[:options] (size=, mode=, ro, noexec, nosuid, nodev, exec...)."""
-    from . import linux
+    from ..core import linux
     target, _, opts = spec.partition(":")
     if not target.startswith("/"):
         raise UsageError(f"invalid tmpfs specification: '{spec}': path must be absolute")
@@ -173,7 +173,7 @@ def validate_argv(argv):
 
 def limits_from_args(ns):
     """The cgroup limits dict from run/create/update flags (None = unset)."""
-    from . import cgroups
+    from ..core import cgroups
     limits = {}
     if getattr(ns, "memory", None):
         limits["memory"] = cgroups.parse_bytes(ns.memory)

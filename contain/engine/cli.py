@@ -10,8 +10,8 @@ import argparse
 import os
 import sys
 
-from . import spec
-from .errors import EXIT_RUNTIME, ContainError, UsageError
+from . import flags as spec
+from ..errors import EXIT_RUNTIME, ContainError, UsageError
 
 
 class Parser(argparse.ArgumentParser):
@@ -175,7 +175,7 @@ def config_from(ns):
 
 
 def security_options(ns):
-    from . import security
+    from ..core import security
     security.parse_security_opts(ns.security_opt)  # refuse bad values now
     security.resolve_caps(ns.cap_add, ns.cap_drop, ns.privileged)
     return {"cap_add": ns.cap_add, "cap_drop": ns.cap_drop, "privileged": ns.privileged,

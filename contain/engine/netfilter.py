@@ -39,7 +39,7 @@ iptables-save prints.  Only iptables-restore and iptables-save are run.
 
 import os
 
-from contain.errors import ContainError
+from ..errors import ContainError
 
 FILTER_CHAINS = ("CONTAIN-FORWARD", "CONTAIN-ISOLATION1", "CONTAIN-ISOLATION2")
 NAT_CHAINS = ("CONTAIN-DNAT", "CONTAIN-POSTROUTING")

@@ -36,8 +36,8 @@ import errno
 import os
 import time
 
-from contain.errors import Conflict, ContainError, UsageError
-from contain.linux import write_file
+from ..errors import Conflict, ContainError, UsageError
+from .linux import write_file
 
 ROOT = "/sys/fs/cgroup"
 DEFAULT_PARENT = "contain"

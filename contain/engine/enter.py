@@ -13,8 +13,8 @@ or open its /proc entries meanwhile.  CVE-2024-21626: no host file descriptor
 
 import os
 
-from . import linux
-from .errors import Conflict
+from ..core import linux
+from ..errors import Conflict
 from .foreground import SignalForwarder, wait_foreground
 from .runtime import (_child_failed, _read_all, cgroup_driver, cgroup_name, cgroup_parent,
                       default_env, security_settings_cfg)
@@ -25,8 +25,8 @@ EXEC_NAMESPACES = ("user", "cgroup", "ipc", "uts", "net", "mnt")
 def exec_in(store, ref, argv, env=(), cwd=None, user=None, tty=False,
             interactive=False, detach=False, privileged=False, log=None):
     """`contain exec`: run a new process inside a running container."""
-    from .init import Launch, exec_main
-    from .spec import merge_env
+    from ..core.init import Launch, exec_main
+    from .flags import merge_env
     c = store.find(ref)
     if not c.running:
         raise Conflict(f"container {c.id[:12]} is not running")
@@ -59,7 +59,7 @@ def exec_in(store, ref, argv, env=(), cwd=None, user=None, tty=False,
                     cgroup_procs=cgroup.join_files, tty=tty, log=log, errfd=errw,
                     userns=userns, **sec)
     parent_sock = None
-    from .init import preload
+    from ..core.init import preload
     preload(tty, launch.caps is not None)
     if tty:
         import socket

@@ -43,7 +43,7 @@ import os
 import sys
 
 from . import ipam, netfilter
-from .errors import Conflict, ContainError, NotFound, UsageError
+from ..errors import Conflict, ContainError, NotFound, UsageError
 
 DEFAULT_NETWORK = "bridge"
 DEFAULT_BRIDGE = "contain0"
@@ -302,7 +302,7 @@ def _default_mtu():
     Containers behind a bridge must not send bigger packets than the host's
     uplink carries (this VM's is 1400), so bridge and veths take its MTU.
     """
-    from . import linux
+    from ..core import linux
     try:
         with open("/proc/net/route") as f:
             for line in f.read().splitlines()[1:]:
@@ -619,7 +619,7 @@ def _in_netns(pid, fn):
     A process may setns(2) into another network namespace and back at will
     (no threads must run meanwhile); children it forks there (ip) live there.
     """
-    from . import linux
+    from ..core import linux
     flags = os.O_RDONLY | os.O_CLOEXEC
     own = os.open("/proc/thread-self/ns/net", flags)
     try:
@@ -672,7 +672,7 @@ def attach(netinfo, pid, log=None):
     mode = netinfo.get("mode")
     warnings = list(netinfo.get("warnings") or ())
     if mode == "none":      # (the child may have done this itself already)
-        from . import linux
+        from ..core import linux
         _in_netns(pid, lambda: linux.interface_up("lo"))
     if mode != "bridge":
         for w in warnings:

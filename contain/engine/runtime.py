@@ -25,9 +25,11 @@ import os
 import signal
 import time
 
-from . import linux, mounts, state
-from .errors import CommandError, Conflict, ContainError, UsageError
-from .clock import now
+from ..core import linux, mounts
+
+from . import state
+from ..errors import CommandError, Conflict, ContainError, UsageError
+from ..clock import now
 
 NAMESPACE_FLAGS = (linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC
                    | linux.CLONE_NEWNET | linux.CLONE_NEWCGROUP)
@@ -78,7 +80,7 @@ _driver = None
 def cgroup_driver():
     global _driver
     if _driver is None:
-        from . import cgroups
+        from ..core import cgroups
         _driver = cgroups.open_driver()
     return _driver
 
@@ -143,7 +145,7 @@ def userns_wanted(cfg):
     value = (cfg.get("security") or {}).get("userns")
     if value in (None, "", "host"):
         return None
-    from .security import parse_userns
+    from ..core.security import parse_userns
     return parse_userns(value)
 
 
@@ -175,7 +177,7 @@ def prepare_userns(c, setup, log):
     want = userns_wanted(c.config)
     if not want:
         return
-    from . import security
+    from ..core import security
     start, size = security.allocate_id_range(c.store.root, c.id, want["size"])
     setup.push("releasing the user id range", security.release_id_range,
                c.store.root, c.id)
@@ -208,7 +210,7 @@ def prepare_cgroup(c, setup, log):
     parent = cgroup_parent(c)
     setup.push("removing cgroup", driver.destroy, parent, cgroup_name(c))
     if log:
-        from .cgroups import describe_limits
+        from ..core.cgroups import describe_limits
         desc = describe_limits(limits)
         log(f"creating cgroup {parent}/{c.id[:12]} (cgroup v{driver.version})"
             + (f"; applying cgroup limits: {desc}" if limits else ""))
@@ -216,7 +218,7 @@ def prepare_cgroup(c, setup, log):
     cg = driver.create(parent, cgroup_name(c), limits, devices="all" if privileged else "default")
     if driver.version == 2 and not privileged:
         # cgroup v2 has no devices controller: a BPF program is its allow-list
-        from .security import attach_device_filter
+        from ..core.security import attach_device_filter
         if log:
             log("attaching the device allow-list (BPF) to the cgroup")
         attach_device_filter(cg.dirs[0])
@@ -272,7 +274,7 @@ def write_etc_files(c, netinfo=None):
 
 def launch_for(c, log, tty, netinfo=None):
     """The Launch (everything the child needs) for this container."""
-    from .init import Launch
+    from ..core.init import Launch
     cfg = c.config
     driver = cgroup_driver()
     cgroup = driver.cgroup(cgroup_parent(c), cgroup_name(c))
@@ -307,8 +309,8 @@ def launch_for(c, log, tty, netinfo=None):
 def default_env(cfg, tty):
     """Docker's environment: PATH, HOSTNAME, TERM (with -t), then the image's
     and the user's variables (HOME is added in the child from /etc/passwd)."""
-    from .init import DEFAULT_PATH
-    from .spec import merge_env
+    from ..core.init import DEFAULT_PATH
+    from .flags import merge_env
     base = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={cfg['hostname']}"]
     if tty:
         base.append("TERM=xterm")
@@ -323,7 +325,7 @@ def security_settings_cfg(cfg):
     """caps / no_new_privs / seccomp / init for the child (contain.security)."""
     out = {"init": bool(cfg.get("init"))}
     try:
-        from . import security
+        from ..core import security
     except ImportError:
         return out
     out.update(security.settings_for(cfg))
@@ -338,14 +340,14 @@ def spawn(c, log=None, stdio=None, tty=False, netinfo=None, attach_network=None)
     failed (the child is reaped then).
     """
     launch = launch_for(c, log, tty, netinfo)
-    from .init import preload
+    from ..core.init import preload
     preload(tty, launch.caps is not None)
     maps = None
     if launch.userns:
         # A user namespace with the container's maps, for the idmapped
         # mounts the child makes before it has its own (made now: it forks
         # a helper, which must not be born in the container's PID namespace).
-        from . import security
+        from ..core import security
         uns = c.state["userns"]
         maps = [(0, uns["start"], uns["size"])]
         try:
@@ -390,7 +392,7 @@ def _spawn(c, launch, log, stdio, tty, attach_network, maps):
                     for i, fd in enumerate(stdio):
                         if fd != i:
                             os.dup2(fd, i)
-                from .init import child_main
+                from ..core.init import child_main
                 child_main(launch)
             finally:
                 os._exit(125)
@@ -438,7 +440,7 @@ def _spawn(c, launch, log, stdio, tty, attach_network, maps):
 def write_maps(pid, maps, log=None):
     """The child's uid_map and gid_map: only a process outside its user
     namespace (and root in ours) may write them."""
-    from . import security
+    from ..core import security
     if log:
         log(f"writing uid_map and gid_map of {pid}: "
             + security.format_id_map(maps).strip().replace("\n", ", "))
@@ -600,7 +602,7 @@ def teardown(store, c, log=None):
         if log:
             log("releasing the user id range")
         try:
-            from .security import release_id_range
+            from ..core.security import release_id_range
             release_id_range(store.root, c.id)
         except Exception as e:
             errors.append(f"releasing the user id range: {e}")
@@ -763,7 +765,7 @@ def spec_argv(cfg):
     argv = list(cfg.get("argv") or [])
     if cfg.get("entrypoint"):
         argv = [cfg["entrypoint"]] + argv
-    from .spec import validate_argv
+    from .flags import validate_argv
     return validate_argv(argv)
 
 
