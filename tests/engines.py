@@ -90,7 +90,12 @@ n = "%.6f-%d" % (time.time(), os.getpid())
 rec = {"argv": args, "cwd": os.getcwd(), "ppid": os.getppid(),
        "ppid_comm": open("/proc/%d/comm" % os.getppid()).read().strip(),
        "env": dict(os.environ),
-       "fds": sorted(int(f) for f in os.listdir("/proc/self/fd"))}
+       "fds": {}}
+for fd in sorted(os.listdir("/proc/self/fd"), key=int):
+    try:
+        rec["fds"][fd] = os.readlink("/proc/self/fd/" + fd)
+    except OSError:
+        pass
 def value(flag):
     for i, a in enumerate(args):
         if a == flag and i + 1 < len(args):
@@ -119,9 +124,11 @@ os.execv(real, [real] + args)
 
 
 def trace_wrapper(real, logdir, tmpdir):
-    """A program named `trace-runc` (engines pass --log-format=json only to
-    names they know) that logs each call to logdir and execs `real`."""
-    path = os.path.join(tmpdir, "trace-runc")
+    """A program with real's name (podman passes --log-format=json only to
+    names it knows) that logs each call to logdir and execs `real`; the fd
+    listing includes the wrapper's own directory fd (the highest)."""
+    os.makedirs(os.path.join(tmpdir, "trace"), exist_ok=True)
+    path = os.path.join(tmpdir, "trace", os.path.basename(real))
     with open(path, "w") as f:
         f.write(TRACE.replace("REAL", repr(real)).replace("LOGDIR", repr(logdir)))
     os.chmod(path, 0o755)
@@ -265,6 +272,11 @@ class Sandbox:
     def __init__(self, prefix="contain-engines-"):
         self.tmp = tempfile.mkdtemp(prefix=prefix)
         os.chmod(self.tmp, 0o755)
+        # TMPDIR of every engine (conmon-term.*, runc-process*, pty* sockets,
+        # podman's update/import files): inside tmp, not the host's /tmp
+        self.tmpdir = os.path.join(self.tmp, "tmp")
+        os.makedirs(self.tmpdir, mode=0o1777)
+        self.env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "TMPDIR": self.tmpdir}
         self.cgroup = CgroupParent()
         self.init = None
         self.pid = None           # host pid of the sandbox's PID 1
@@ -449,7 +461,7 @@ driver = "overlay"
 graphroot = "{d}/root"
 runroot = "{d}/runroot"
 ''')
-        self.env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": d,
+        self.env = {**sandbox.env, "HOME": d,
                     "CONTAINERS_CONF": self.conf,
                     "CONTAINERS_STORAGE_CONF": self.storage_conf,
                     "CONTAINERS_REGISTRIES_CONF": os.path.join(d, "registries.conf"),
@@ -528,8 +540,7 @@ disabled_plugins = {json.dumps(disabled)}
         logf = open(self.log, "w")
         self.proc = self.sb.popen(["containerd", "--config", self.config],
                                   stdin=subprocess.DEVNULL, stdout=logf,
-                                  stderr=subprocess.STDOUT,
-                                  env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+                                  stderr=subprocess.STDOUT, env=self.sb.env)
         logf.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -567,8 +578,7 @@ disabled_plugins = {json.dumps(disabled)}
         return ["ctr", "--address", self.address, "--namespace", self.NAMESPACE, *args]
 
     def ctr(self, *args, timeout=120, **kw):
-        return self.sb.run(self.argv(*args), timeout=timeout,
-                           env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, **kw)
+        return self.sb.run(self.argv(*args), timeout=timeout, env=self.sb.env, **kw)
 
     def run_args(self, cid):
         """Options every `ctr run` of the tests gets."""

@@ -278,7 +278,7 @@ class ContainerdTest(EngineCase):
         rc, out = self.in_pty(self.cd.argv("run", "--rm", "-t", *self.cd.run_args("tty"),
                                            self.IMAGE, "tty",
                                            "sh", "-c", "tty; test -t 1 && echo isatty; exit 2"),
-                              env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+                              env=self.sb.env)
         self.assertEqual(rc, 2, out)
         self.assertIn("/dev/pts/0\n", out)
         self.assertIn("isatty\n", out)
@@ -303,7 +303,7 @@ class ContainerdTest(EngineCase):
                                                   "sleep", "30"),
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL,
-                                     env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+                                     env=self.sb.env)
         try:
             wait_for(lambda: len(self.ctr("task", "ps", cid).stdout.splitlines()) > len(rows),
                      "the exec'd sleep listed by ctr task ps")
@@ -319,7 +319,7 @@ class ContainerdTest(EngineCase):
         cid = self.detached("exec-tty")
         rc, out = self.in_pty(self.cd.argv("task", "exec", "-t", "--exec-id", "t1", cid,
                                            "sh", "-c", "tty; test -t 0 && echo isatty; exit 5"),
-                              env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+                              env=self.sb.env)
         self.assertEqual(rc, 5, out)
         self.assertRegex(out, r"/dev/pts/\d+\n")
         self.assertIn("isatty\n", out)
