@@ -168,6 +168,7 @@ class CgroupParent:
         self.dirs = []
 
     def create(self):
+        self._remove_stale()
         for h in _hierarchies():
             d = os.path.join(h, self.name)
             os.makedirs(d, exist_ok=True)
@@ -178,6 +179,27 @@ class CgroupParent:
                         value = src.read().strip()
                     with open(os.path.join(d, knob), "w") as dst:
                         dst.write(value)
+
+    @staticmethod
+    def _remove_stale():
+        """Empty parents of earlier runs whose process is gone (killed before
+        it could clean up): rmdir removes only empty cgroups."""
+        for h in _hierarchies():
+            try:
+                names = os.listdir(h)
+            except OSError:
+                continue
+            for name in names:
+                prefix, _, pid = name.rpartition("-")
+                if prefix != "contain-test-engines" or not pid.isdigit() \
+                        or os.path.exists(f"/proc/{pid}"):
+                    continue
+                for dirpath, _, _ in sorted(os.walk(os.path.join(h, name)),
+                                            key=lambda t: -t[0].count("/")):
+                    try:
+                        os.rmdir(dirpath)
+                    except OSError:
+                        pass
 
     def join(self):
         """Move the calling process into the parent in every hierarchy
