@@ -13,6 +13,10 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   command -v iptables >/dev/null || need+=(iptables)
   command -v skopeo >/dev/null || need+=(skopeo)
   command -v umoci >/dev/null || need+=(umoci)
+  # real engines driving the runtime (tests/test_engines.py); runc is the reference runtime
+  command -v podman >/dev/null || need+=(podman)
+  command -v containerd >/dev/null || need+=(containerd)
+  { command -v runc || test -x /usr/sbin/runc; } >/dev/null || need+=(runc)
   if [ ${#need[@]} -gt 0 ]; then
     echo "run_tests.sh: installing ${need[*]}"
     apt-get update -qq >/dev/null && \
