@@ -1,8 +1,11 @@
 #!/usr/bin/python3 -IS
-"""contain: a container runtime in pure standard-library Python.
+"""contain: a container engine and an OCI runtime in pure standard-library Python.
 
 Copy this file and the contain/ folder anywhere and run it as root:
     sudo ./contain.py run --rootfs ./rootfs -- /bin/hostname
+Engines (podman, containerd) drive the runtime with runc's command line:
+    ./contain.py oci create --bundle B ID      (or through a symlink named
+                                               *runc, e.g. contain-runc)
 """
 import os
 import sys
@@ -10,7 +13,17 @@ import sys
 # -I (isolated mode) leaves the script's folder off sys.path: put it back.
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 
-from contain.engine.cli import main  # noqa: E402
+
+def _entry():
+    if os.path.basename(sys.argv[0]).endswith("runc"):
+        from contain.core.ocicli import main
+        return main(sys.argv[1:])
+    if sys.argv[1:2] == ["oci"]:
+        from contain.core.ocicli import main
+        return main(sys.argv[2:])
+    from contain.engine.cli import main
+    return main()
+
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_entry())

@@ -399,6 +399,69 @@ def _cpu_fraction(limits):
     return None
 
 
+def limits_from_spec(resources, version):
+    """config.json's linux.resources -> (limits dict, device rules or None,
+    [(controller, file, value)] written as they are: hugepageLimits and, on
+    cgroup v2, `unified`).  Unsupported fields are refused by name."""
+    limits, raw = {}, []
+    mem = resources.get("memory") or {}
+    for key, name in (("limit", "memory"), ("reservation", "memory_reservation"),
+                      ("swap", "memory_swap")):
+        if mem.get(key) not in (None, 0):
+            limits[name] = int(mem[key])
+    if mem.get("swappiness") is not None and version == 1:
+        raw.append(("memory", "memory.swappiness", str(mem["swappiness"])))
+    if mem.get("disableOOMKiller") and version == 1:
+        raw.append(("memory", "memory.oom_control", "1"))
+    cpu = resources.get("cpu") or {}
+    for key, name in (("shares", "cpu_shares"), ("quota", "cpu_quota"),
+                      ("period", "cpu_period")):
+        if cpu.get(key) not in (None, 0):
+            limits[name] = int(cpu[key])
+    for key, name in (("cpus", "cpuset_cpus"), ("mems", "cpuset_mems")):
+        if cpu.get(key):
+            limits[name] = str(cpu[key])
+    pids = resources.get("pids") or {}
+    if pids.get("limit") not in (None, 0):
+        limits["pids_limit"] = int(pids["limit"])
+    blkio = resources.get("blockIO") or {}
+    if blkio.get("weight"):
+        limits["blkio_weight"] = int(blkio["weight"])
+    for key, name in (("throttleReadBpsDevice", "device_read_bps"),
+                      ("throttleWriteBpsDevice", "device_write_bps"),
+                      ("throttleReadIOPSDevice", "device_read_iops"),
+                      ("throttleWriteIOPSDevice", "device_write_iops")):
+        rules = blkio.get(key) or ()
+        if rules:
+            limits[name] = [{"path": f"{r['major']}:{r['minor']}", "major": r["major"],
+                             "minor": r["minor"], "rate": int(r["rate"])} for r in rules]
+    for h in resources.get("hugepageLimits") or ():
+        raw.append(("hugetlb", f"hugetlb.{h['pageSize']}." + (
+            "max" if version == 2 else "limit_in_bytes"), str(int(h["limit"]))))
+    unified = resources.get("unified") or {}
+    if unified and version != 2:
+        raise UsageError("linux.resources.unified needs cgroup v2 (this host runs v1)")
+    for key, value in sorted(unified.items()):
+        if "/" in key or key.startswith("."):
+            raise UsageError(f"linux.resources.unified: invalid file name {key!r}")
+        raw.append((key.split(".")[0], key, str(value)))
+    devices = resources.get("devices")
+    return limits, (list(devices) if devices is not None else None), raw
+
+
+def write_raw(cg, raw):
+    """Write [(controller, file, value)] into the container's cgroup."""
+    for controller, name, value in raw:
+        base = cg.dir if cg.version == 2 else cg.at.get(controller)
+        if base is None:
+            raise ContainError(f"cannot set {name}: the {controller} cgroup controller is "
+                               "not available on this host")
+        try:
+            _write(os.path.join(base, name), value)
+        except OSError as e:
+            raise ContainError(f"cannot set {name}={value}: {e.strerror}") from None
+
+
 def describe_limits(limits):
     """'memory=64M cpu=50% pids=64': one line for the -v explain output
     ('' when there are no limits)."""
@@ -892,6 +955,19 @@ class CgroupV2(Cgroup):
         """OOM kills in this cgroup (and below) so far, from memory.events."""
         return _read_keyed(self._f("memory.events")).get("oom_kill", 0)
 
+    def freeze(self, frozen=True):
+        """Freeze (pause) or thaw every process of the cgroup (cgroup.freeze)."""
+        if not _freeze(self._f("cgroup.freeze"), "1" if frozen else "0",
+                       self._f("cgroup.events"), "frozen 1" if frozen else "frozen 0"):
+            raise ContainError(f"cannot {'freeze' if frozen else 'thaw'} {self.dir}: "
+                               "no cgroup.freeze (Linux 5.2+)")
+
+    def frozen(self):
+        try:
+            return "frozen 1" in _read(self._f("cgroup.events")).splitlines()
+        except OSError:
+            return False
+
     def kill_all(self, sig=_SIGKILL):
         """SIGKILL everything via cgroup.kill (kernel 5.14+), else freeze,
         signal each pid, thaw (so nothing forks in between)."""
@@ -926,6 +1002,15 @@ def _freeze(control, value, status, wanted, timeout=1.0):
             break
         time.sleep(0.002)
     return True
+
+
+def device_rule_text(d):
+    """'c 1:3 rwm' (devices.allow/deny syntax) from a config.json device rule."""
+    kind = d.get("type") or "a"
+    if kind == "a" and d.get("major") in (None, -1) and d.get("minor") in (None, -1):
+        return "a"
+    num = lambda n: "*" if n in (None, -1) else str(n)  # noqa: E731
+    return f"{kind} {num(d.get('major'))}:{num(d.get('minor'))} {d.get('access') or 'rwm'}"
 
 
 class DriverV2(Driver):
@@ -1003,32 +1088,57 @@ class CgroupV1(Cgroup):
 
     def __init__(self, driver, parent, name):
         self.at = {c: os.path.join(h, parent, name) for c, h in driver.mounts.items()}
-        dirs = sorted(set(self.at.values()))
-        # The hybrid cgroup2 tree is not joined: moving a process into a v2
-        # cgroup takes the kernel's global threadgroup lock, which waits for an
-        # RCU grace period (~10 ms on every container start); the v1 freezer
+        named = [os.path.join(h, parent, name) for h in driver.named.values()]
+        dirs = sorted(set(self.at.values()) | set(named))
+        # The hybrid cgroup2 tree is joined only by the OCI runtime (runc
+        # does, and engines expect it): moving a process into a v2 cgroup
+        # takes the kernel's global threadgroup lock, which waits for an RCU
+        # grace period (~10 ms on every container start); the v1 freezer
         # gives kill_all what cgroup.kill would.
-        self.unified = None
-        super().__init__(driver, parent, name, dirs, dirs)
+        self.unified = os.path.join(driver.unified, parent, name) \
+            if driver.all_hierarchies and driver.unified else None
+        super().__init__(driver, parent, name, dirs + ([self.unified] if self.unified else []),
+                         dirs)
         # Joining writes "0" to "tasks": moving only the calling thread skips
         # that lock too, and the container's child is single-threaded.
         self.join_files = [os.path.join(d, "tasks") for d in dirs]
+        if self.unified:
+            self.join_files.append(os.path.join(self.unified, "cgroup.procs"))
 
     def _f(self, controller, name):
         return os.path.join(self.at[controller], name)
 
     def _devices(self, devices):
-        """Docker's allow-list: deny everything, then allow the default rules."""
+        """Docker's allow-list (deny everything, then allow the default
+        rules), everything ("all"), or config.json's rules in order."""
         if "devices" not in self.at:
             return
         if devices == "all":
             self._run([(self._f("devices", "devices.allow"), "a", "devices")])
-        else:
+        elif devices == "default":
             plan = [(self._f("devices", "devices.deny"), "a", "devices")]
             plan += [(self._f("devices", "devices.allow"), r, "devices")
                      for r in DEFAULT_DEVICE_RULES]
             self._run(plan)
+        else:
+            self._run([(self._f("devices", "devices.allow" if d.get("allow")
+                                else "devices.deny"), device_rule_text(d), "devices")
+                       for d in devices])
         self.devices_enforced = True
+
+    def freeze(self, frozen=True):
+        """Freeze (pause) or thaw every process of the cgroup."""
+        if "freezer" not in self.at:
+            raise ContainError("pausing needs the freezer cgroup controller")
+        _freeze(self._f("freezer", "freezer.state"), "FROZEN" if frozen else "THAWED",
+                self._f("freezer", "freezer.state"), "FROZEN" if frozen else "THAWED")
+
+    def frozen(self):
+        try:
+            return _read(self._f("freezer", "freezer.state")).strip() in ("FROZEN",
+                                                                          "FREEZING")
+        except (OSError, KeyError):
+            return False
 
     def _io_accounting(self, paths):
         """Make v1 count block I/O on the disks behind paths.
@@ -1180,10 +1290,14 @@ class DriverV1(Driver):
 
     version = 1
 
-    def __init__(self, root):
+    def __init__(self, root, all_hierarchies=False):
         super().__init__(root)
         self.mounts = {}     # controller -> hierarchy root directory
         self.unified = None  # the hybrid cgroup2 mount, if any
+        # named hierarchies (name=systemd) and the hybrid cgroup2 tree are
+        # made and joined only with all_hierarchies (the OCI runtime's way)
+        self.all_hierarchies = all_hierarchies
+        self.named = {}
         for entry in sorted(os.listdir(root)):
             path = os.path.join(root, entry)
             if not os.path.isfile(os.path.join(path, "cgroup.procs")):
@@ -1192,9 +1306,11 @@ class DriverV1(Driver):
                 self.unified = path
                 continue
             real = os.path.realpath(path)  # 'cpu' -> 'cpu,cpuacct' when co-mounted
-            for ctrl in os.path.basename(real).split(","):
-                if ctrl in V1_CONTROLLERS:
-                    self.mounts.setdefault(ctrl, real)
+            ctrls = [c for c in os.path.basename(real).split(",") if c in V1_CONTROLLERS]
+            for ctrl in ctrls:
+                self.mounts.setdefault(ctrl, real)
+            if not ctrls and all_hierarchies and real not in self.named.values():
+                self.named[entry] = real
 
     def controllers(self):
         return sorted(self.mounts)
@@ -1210,8 +1326,11 @@ class DriverV1(Driver):
         return CgroupV1(self, parent, name)
 
     def _bases(self):
-        # not the hybrid cgroup2 tree: containers do not join it (CgroupV1)
-        return sorted(set(self.mounts.values()))
+        # the hybrid cgroup2 tree only for the OCI runtime (see CgroupV1)
+        extra = list(self.named.values())
+        if self.all_hierarchies and self.unified:
+            extra.append(self.unified)
+        return sorted(set(self.mounts.values()) | set(extra))
 
     def _mkdirs(self, cg):
         cpuset = self.mounts.get("cpuset")
@@ -1300,13 +1419,14 @@ def _warnings(ctrls, swap, io, cfs=True):
     return out
 
 
-def open_driver(root=ROOT):
-    """The driver for the cgroup tree at root: v2 if root itself is cgroup2."""
+def open_driver(root=ROOT, all_hierarchies=False):
+    """The driver for the cgroup tree at root: v2 if root itself is cgroup2.
+    all_hierarchies (v1): also named hierarchies and a hybrid's cgroup2 tree."""
     if os.path.exists(os.path.join(root, "cgroup.controllers")):
         return DriverV2(root)
     if not os.path.isdir(root):
         raise ContainError(f"no cgroup filesystem at {root}")
-    return DriverV1(root)
+    return DriverV1(root, all_hierarchies)
 
 
 def info_lines(info):

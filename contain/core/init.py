@@ -28,13 +28,16 @@ class Launch:
         self.argv = kw.pop("argv")
         self.env = kw.pop("env")              # list of KEY=VALUE
         self.cwd = kw.pop("cwd", "") or "/"
-        self.user = kw.pop("user", "") or ""
+        self.user = kw.pop("user", "") or ""  # a name or "uid[:gid]", resolved inside
+        self.ids = kw.pop("ids", None)        # or (uid, gid, [gids]) as config.json says
+        self.umask = kw.pop("umask", None)
         self.hostname = kw.pop("hostname", None)
+        self.domainname = kw.pop("domainname", None)
         self.root = kw.pop("root")            # the root mount point (host path)
         self.plan = kw.pop("plan")            # list of mounts.Op
-        # --userns=auto: mount ops run as host root before the user namespace,
-        # the fd of a user namespace with the container's maps (idmapped
-        # mounts), the host (uid, gid) of the container's root
+        # a new user namespace: mount ops run as host root before the user
+        # namespace, the fd of a user namespace with the container's maps
+        # (idmapped mounts), the host (uid, gid) of the container's root
         self.userns = kw.pop("userns", False)  # enter (run) or join (exec) one
         self.host_plan = kw.pop("host_plan", [])
         self.userns_fd = kw.pop("userns_fd", -1)
@@ -43,11 +46,21 @@ class Launch:
         self.join_ns = kw.pop("join_ns", [])  # [(path, nstype)] to setns
         self.cgroup_procs = kw.pop("cgroup_procs", [])
         self.sync = kw.pop("sync", False)     # wait for the parent after unshare
+        self.hooks_sync = kw.pop("hooks_sync", False)  # and before pivot_root
+        self.create_hooks = kw.pop("create_hooks", [])  # createContainer (in here)
+        self.start_hooks = kw.pop("start_hooks", [])    # startContainer (in here)
+        self.hook_state = kw.pop("hook_state", None)    # the OCI state hooks read
+        self.fifo_fd = kw.pop("fifo_fd", -1)  # created: wait here for `start`
         self.loopback = kw.pop("loopback", True)
         self.tty = kw.pop("tty", False)
+        self.console_size = kw.pop("console_size", None)
+        self.rlimits = kw.pop("rlimits", [])  # [(resource, soft, hard)]
+        self.oom_score_adj = kw.pop("oom_score_adj", None)
         self.caps = kw.pop("caps", None)      # set of capability numbers, None = keep all
+        self.cap_sets = kw.pop("cap_sets", None)  # or the five sets of config.json
         self.no_new_privs = kw.pop("no_new_privs", False)
         self.seccomp = kw.pop("seccomp", None)  # classic BPF program or None
+        self.preserve_fds = kw.pop("preserve_fds", 0)
         self.log = kw.pop("log", None)        # callable(str) for -v
         self.errfd = kw.pop("errfd")
         self.gofd = kw.pop("gofd", -1)
@@ -78,9 +91,7 @@ def exec_main(launch, ns_fds):
 
 
 def _join_and_exec(L, ns_fds):
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE,
-                signal.SIGCHLD, signal.SIGWINCH):
-        signal.signal(sig, signal.SIG_DFL)
+    reset_signals()
     # the cgroup first: the cgroup namespace we join next hides the host's paths
     for path in L.cgroup_procs:
         _write(path, b"0", "joining cgroup")
@@ -119,19 +130,24 @@ def _setup_and_exec(L):
     # open /proc/1/exe (the host's python) meanwhile (CVE-2019-5736 class).
     linux.prctl(linux.PR_SET_DUMPABLE, 0)
     # If the runtime dies during setup, so do we: no half-made container.
+    # (Setup only: it is cleared before the command runs.)
     linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-    # Signals the parent ignored or blocked must not leak into the command.
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE,
-                signal.SIGCHLD, signal.SIGWINCH, signal.SIGTTOU):
-        signal.signal(sig, signal.SIG_DFL)
+    # Python ignores SIGPIPE and SIGXFSZ, and the runtime may block or catch
+    # others: the command starts with every disposition and the mask at default.
+    reset_signals()
+    # The host's pid of this process, for the hooks' state (/proc is still
+    # the runtime's here, so /proc/self names us as the host sees us).
+    if L.hook_state is not None:
+        L.hook_state["pid"] = int(os.readlink("/proc/self"))
 
     # Join the cgroup before unsharing the cgroup namespace, so that the
     # container sees its own cgroup as "/" (and every later child is counted).
     for path in L.cgroup_procs:
         _write(path, b"0", "joining cgroup")
 
-    # Namespaces shared with another container or the host (--network
-    # container:X / host) are joined first; the rest are new.
+    # Namespaces given by path (config.json's linux.namespaces[].path, or
+    # --network container:X) are joined first, the user namespace first of
+    # all (it grants the rights over the others); the rest are new.
     for path, nstype in L.join_ns:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -139,16 +155,17 @@ def _setup_and_exec(L):
         finally:
             os.close(fd)
 
-    # A user namespace (--userns=auto) is entered in two steps.  First, in a
-    # mount namespace of our own and still as the host's root, what only it
-    # may do: the idmapped root filesystem, /proc of the runtime's PID
-    # namespace, binds of host files (mounts.userns_phases says why each).
+    # A new user namespace is entered in two steps.  First, in a mount
+    # namespace of our own and still as the host's root, what only it may do:
+    # an idmapped root filesystem, /proc of the runtime's PID namespace,
+    # binds of host files (mounts.userns_phases says why each).
     root = L.root
     if L.userns:
         log("user namespace: mounting what needs the host's root first")
         _step(lambda: linux.unshare(linux.CLONE_NEWNS), "creating the mount namespace")
         mounts.execute(L.host_plan, mounts.Context(L.root, log, L.userns_fd, L.owner))
-        os.close(L.userns_fd)
+        if L.userns_fd >= 0:
+            os.close(L.userns_fd)
         # The root becomes our cwd: the one handle on it that survives the
         # unshare below (the container's root may not walk the host's path).
         _step(lambda: os.chdir(L.root), "entering the root filesystem")
@@ -164,48 +181,82 @@ def _setup_and_exec(L):
     # gid_map, put a veth into our network namespace.  We wait for it before
     # anything runs inside.
     if L.sync:
-        os.write(L.errfd, b"ready\n")
-        if os.read(L.gofd, 1) != b"g":
-            raise Failure("waiting for the runtime", detail="runtime went away")
-    if L.gofd >= 0:
-        os.close(L.gofd)
+        _wait_for_parent(L, b"ready\n")
 
     if L.userns:
         # Our ids are still the host root's, unmapped in the namespace:
         # become its root (uid 0 inside, the range's first id outside).
         from . import security
-        log(f"becoming root of the user namespace (host uid {L.owner[0]}, gid {L.owner[1]})")
+        log(f"becoming root of the user namespace")
         _step(security.become_userns_root, "becoming root of the user namespace")
         # the credential change cleared the parent-death signal: set it again
         linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
 
-    if L.hostname and L.unshare_flags & linux.CLONE_NEWUTS:
+    if L.hostname is not None and L.unshare_flags & linux.CLONE_NEWUTS:
         _step(lambda: linux.sethostname(L.hostname), "setting hostname")
+    if L.domainname is not None and L.unshare_flags & linux.CLONE_NEWUTS:
+        _step(lambda: linux.setdomainname(L.domainname), "setting domainname")
 
-    # The whole mount plan: private propagation first (so nothing leaks to
-    # the host), root, /proc, /dev, /sys, user mounts, pivot_root, then the
-    # masks that need the container's own /proc.  (In a user namespace: the
-    # rest of it, on our cwd.)
-    mounts.execute(L.plan, mounts.Context(root, log))
+    # The mount plan up to pivot_root: private propagation first (so nothing
+    # leaks to the host), the root, then config.json's mounts and the devices.
+    ctx = mounts.Context(root, log)
+    pivot = next((i for i, op in enumerate(L.plan)
+                  if isinstance(op, (mounts.PivotRoot, mounts.NoPivot))), len(L.plan))
+    mounts.execute(L.plan[:pivot], ctx)
+    # prestart and createRuntime hooks run in the runtime's namespaces, by
+    # the parent, once ours exist; createContainer hooks run here, in ours,
+    # before pivot_root (their paths are the host's).
+    if L.hooks_sync:
+        _wait_for_parent(L, b"hooks\n")
+    for hook in L.create_hooks:
+        _step(lambda: run_hook(hook, L.hook_state, "createContainer"),
+              "running createContainer hook")
+    # pivot_root, then what needs the container's own /proc: sysctls, masks,
+    # read-only paths, the read-only root.
+    mounts.execute(L.plan[pivot:], ctx)
 
     become_command(L)
 
 
+def _wait_for_parent(L, message):
+    os.write(L.errfd, message)
+    if os.read(L.gofd, 1) != b"g":
+        raise Failure("waiting for the runtime", detail="runtime went away")
+
+
+def reset_signals():
+    """Default disposition for every signal, nothing blocked."""
+    for sig in range(1, signal.NSIG):
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            try:
+                signal.signal(sig, signal.SIG_DFL)
+            except (OSError, ValueError):
+                pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
 def become_command(L):
     """The last steps, shared by a container's PID 1 and by `exec`: terminal,
-    environment, user, working directory, fds, capabilities, seccomp, execve."""
+    environment, user, working directory, fds, limits, capabilities, seccomp,
+    the wait for `start`, execve."""
     # A terminal from the container's own devpts instance: its master goes to
-    # the parent, its slave becomes our stdio and controlling terminal.
+    # the runtime (or the engine's console socket), its slave becomes our
+    # stdio, controlling terminal and (for PID 1) /dev/console.
     if L.tty:
-        _step(lambda: _setup_tty(L.ttysock), "allocating a terminal")
+        _step(lambda: _setup_tty(L.ttysock, L.console_size, console=bool(L.plan)),
+              "allocating a terminal")
 
     env = _environment(L.env)
-    uid, gid, groups, home = _step(lambda: resolve_user(L.user), "resolving user",
-                                   code=EXIT_RUNTIME)
+    if L.ids is not None:
+        uid, gid, groups = L.ids
+        home = _step(lambda: home_of(uid), "resolving user")
+    else:
+        uid, gid, groups, home = _step(lambda: resolve_user(L.user), "resolving user",
+                                       code=EXIT_RUNTIME)
     env.setdefault("HOME", home)
 
     # The working directory must be inside the new root (after pivot_root
-    # every path is); create it as Docker does, then enter it.
+    # every path is); create it as Docker and runc do, then enter it.
     cwd = L.cwd
     _step(lambda: os.makedirs(cwd, exist_ok=True), f"creating working directory {cwd}")
     _step(lambda: os.chdir(cwd), f"changing to working directory {cwd}")
@@ -213,35 +264,72 @@ def become_command(L):
     # Find the command now, while errors can still be reported precisely.
     path = find_executable(L.argv[0], env.get("PATH", DEFAULT_PATH))
 
+    # Limits and the OOM score while we are still root with every capability
+    # (raising a hard limit or lowering the score needs CAP_SYS_RESOURCE).
+    for res, soft, hard in L.rlimits:
+        _step(lambda: _setrlimit(res, soft, hard), f"setting rlimit {res}")
+    if L.oom_score_adj is not None:
+        _write("/proc/self/oom_score_adj", str(L.oom_score_adj).encode(), "setting oom_score_adj")
+    if L.umask is not None:
+        os.umask(L.umask)
+
+    # Without no_new_privs a seccomp filter is a privileged operation: install
+    # it while we still have CAP_SYS_ADMIN, before the capabilities go (runc).
+    if L.seccomp and not L.no_new_privs:
+        from . import seccomp
+        _step(lambda: seccomp.install(L.seccomp), "installing seccomp filter")
+
     # Drop to the user.  Capabilities are kept across setuid with KEEPCAPS
-    # and then set exactly by apply_capabilities below.
+    # and then set exactly below.
     if (uid, gid) != (0, 0) or groups:
-        if L.caps is not None:
+        if L.caps is not None or L.cap_sets is not None:
             linux.prctl(linux.PR_SET_KEEPCAPS, 1)
         _step(lambda: os.setgroups(groups), "setting supplementary groups")
         _step(lambda: os.setresgid(gid, gid, gid), f"setting group {gid}")
         _step(lambda: os.setresuid(uid, uid, uid), f"setting user {uid}")
-        # setuid cleared the parent-death signal: set it again.
-        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
 
     # No host file descriptor may survive into the container (CVE-2024-21626):
-    # everything but stdio and the close-on-exec error pipe goes now.
-    os.closerange(3, L.errfd)
-    os.closerange(L.errfd + 1, 1 << 16)
+    # everything but stdio, the fds passed on purpose (--preserve-fds) and our
+    # close-on-exec pipes goes now, up to the highest possible fd.
+    keep = {0, 1, 2, L.errfd, L.fifo_fd} | set(range(3, 3 + L.preserve_fds))
+    from .security import close_fds_except
+    close_fds_except(keep - {-1})
+    for fd in range(3, 3 + L.preserve_fds):
+        try:
+            os.set_inheritable(fd, True)
+        except OSError:
+            pass
 
     if L.preexec:
         L.preexec()
     # Capabilities last but for seccomp: setting them up needs prctl/capset,
     # which the seccomp filter may refuse.
-    if L.caps is not None:
+    if L.cap_sets is not None:
+        from . import security
+        _step(lambda: security.apply_capability_sets(**L.cap_sets), "setting capabilities")
+    elif L.caps is not None:
         from . import security
         _step(lambda: security.apply_capabilities(L.caps), "setting capabilities")
     if L.no_new_privs:
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
-    # Seccomp goes last: once installed it would refuse the setup calls above.
-    # (install() also sets no_new_privs when CAP_SYS_ADMIN is gone, as the
-    # kernel requires for an unprivileged filter.)
-    if L.seccomp:
+
+    # Setup is over: from here the command must outlive the runtime.
+    linux.prctl(linux.PR_SET_PDEATHSIG, 0)
+
+    # `create` ends here: tell the runtime, and wait until `start` opens
+    # the exec fifo (runc's protocol).  Errors from here on go to stderr.
+    if L.fifo_fd >= 0:
+        os.write(L.errfd, b"created\n")
+        os.close(L.errfd)
+        L.errfd = 2
+        _step(lambda: _wait_for_start(L.fifo_fd), "waiting for start")
+    for hook in L.start_hooks:
+        _step(lambda: run_hook(hook, L.hook_state, "startContainer"),
+              "running startContainer hook")
+
+    # Seccomp (with no_new_privs) as close to execve as possible: once
+    # installed it may refuse the setup calls above.
+    if L.seccomp and L.no_new_privs:
         from . import seccomp
         _step(lambda: seccomp.install(L.seccomp), "installing seccomp filter")
 
@@ -257,6 +345,61 @@ def become_command(L):
     except OSError as e:
         code = EXIT_NOT_FOUND if e.errno == 2 else EXIT_CANNOT_INVOKE
         raise Failure(f"exec {L.argv[0]}", e, code) from None
+
+
+def _wait_for_start(fifo_fd):
+    """Open the exec fifo for writing (blocks until `start` opens it to
+    read), write one byte, close both."""
+    fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+    os.write(fd, b"0")
+    os.close(fd)
+    os.close(fifo_fd)
+
+
+def _setrlimit(res, soft, hard):
+    import resource
+    resource.setrlimit(res, (soft, hard))
+
+
+def run_hook(hook, state, phase):
+    """Run one OCI hook: path, args, env, the container's state as JSON on
+    stdin, killed after its timeout.  OSError when it fails."""
+    import json
+    import time
+    state = dict(state or {})
+    r, w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.dup2(r, 0)
+            os.execve(hook["path"], hook.get("args") or [hook["path"]], _env_dict(hook))
+        finally:
+            os._exit(127)
+    os.close(r)
+    try:
+        os.write(w, json.dumps(state).encode())
+    except OSError:
+        pass
+    os.close(w)
+    deadline = time.monotonic() + hook["timeout"] if hook.get("timeout") else None
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG if deadline else 0)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise OSError(62, f"{phase} hook {hook['path']} timed out after "
+                          f"{hook['timeout']} s")
+        time.sleep(0.005)
+    code = os.waitstatus_to_exitcode(status)
+    if code:
+        raise OSError(0, f"{phase} hook {hook['path']} failed ("
+                      + (f"exit status {code}" if code > 0 else f"signal {-code}") + ")")
+
+
+def _env_dict(hook):
+    return dict(e.split("=", 1) for e in hook.get("env") or () if "=" in e)
 
 
 # ------------------------------------------------------------------ helpers
@@ -299,7 +442,7 @@ def _environment(pairs):
     return env
 
 
-def preload(tty=False, caps=False):
+def preload(tty=False, caps=False, hooks=False, rlimits=False):
     """Import, in the parent, every module the child needs after pivot_root:
     inside the container the host's Python library is out of reach."""
     import _socket  # noqa: F401  (linux.interface_up)
@@ -310,17 +453,32 @@ def preload(tty=False, caps=False):
     if caps:
         from . import security  # noqa: F401
         from . import seccomp  # noqa: F401
+    if hooks:
+        import json  # noqa: F401
+        import time  # noqa: F401
+    if rlimits:
+        import resource  # noqa: F401
 
 
-def _setup_tty(sock):
+def _setup_tty(sock, size=None, console=False):
     import fcntl
     import socket
     import struct
     master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     fcntl.ioctl(master, linux.TIOCSPTLCK, struct.pack("i", 0))
     n = struct.unpack("I", fcntl.ioctl(master, linux.TIOCGPTN, b"\0\0\0\0"))[0]
+    if size:
+        fcntl.ioctl(master, linux.TIOCSWINSZ, struct.pack("HHHH", size.get("height", 0),
+                                                          size.get("width", 0), 0, 0))
     slave = os.open(f"/dev/pts/{n}", os.O_RDWR | os.O_NOCTTY)
-    socket.send_fds(sock, [b"pty"], [master])
+    if console:  # PID 1's terminal is also the container's /dev/console
+        try:
+            os.close(os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW
+                             | os.O_CLOEXEC, 0o600))
+            linux.mount(f"/dev/pts/{n}", "/dev/console", None, linux.MS_BIND)
+        except OSError:
+            pass    # a read-only /dev: the terminal still works
+    socket.send_fds(sock, [f"/dev/pts/{n}".encode()], [master])
     os.close(master)
     sock.close()
     os.setsid()
@@ -380,6 +538,13 @@ def resolve_user(spec, root="/"):
     if uid == 0 and gid == 0 and groups == [0]:
         groups = []
     return uid, gid, groups, home
+
+
+def home_of(uid, root="/"):
+    """The home directory of uid in the container's /etc/passwd, or "/"."""
+    entry = next((e for e in _read_db(os.path.join(root, "etc/passwd"))
+                  if len(e) > 5 and e[2] == str(uid)), None)
+    return entry[5] if entry and entry[5] else "/"
 
 
 def _read_db(path):

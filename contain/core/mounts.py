@@ -76,13 +76,20 @@ class Op:
 
 
 class MakePrivate(Op):
-    """Stop mount events propagating from the container back to the host."""
+    """Stop mount events propagating from the container back to the host
+    (rprivate; rslave, runc's default, still lets the host's reach in)."""
+
+    def __init__(self, propagation="rprivate"):
+        self.propagation = propagation
 
     def describe(self):
-        return "making all mounts private (nothing mounted inside reaches the host)"
+        if self.propagation == "rprivate":
+            return "making all mounts private (nothing mounted inside reaches the host)"
+        return (f"making all mounts {self.propagation} (nothing mounted inside reaches "
+                "the host)")
 
     def run(self, ctx):
-        linux.mount(None, "/", None, MS_REC | MS_PRIVATE)
+        linux.mount(None, "/", None, PROPAGATION[self.propagation])
 
 
 class BindRoot(Op):
@@ -206,18 +213,24 @@ class MountOp(Op):
     """mount(2) of a filesystem or a bind, at a path inside the root."""
 
     def __init__(self, target, fstype, source=None, flags=0, data=None,
-                 kind="dir", follow=False, optional=False):
+                 kind="dir", follow=False, optional=False, attrs=(0, 0), origin=None):
         self.target, self.fstype, self.source = target, fstype, source
         self.flags, self.data, self.kind = flags, data, kind
         self.follow, self.optional = follow, optional
+        # (set, clear) MOUNT_ATTR_* for the whole tree of a bind (rro, rnosuid...)
+        self.attrs = attrs
+        self.origin = origin    # the config.json entry it came from (for -v)
 
     def step(self):
         return f"mount {self.target}"
 
     def describe(self):
         what = f"bind {self.source}" if self.flags & MS_BIND else self.fstype
-        opts = ",".join(x for x in (flag_names(self.flags & ~MS_BIND), self.data) if x)
-        return f"mounting {what} on {self.target}" + (f" ({opts})" if opts else "")
+        opts = ",".join(x for x in (flag_names(self.flags & ~MS_BIND), self.data,
+                                    "recursive " + _attr_names(self.attrs[0])
+                                    if self.attrs[0] else "") if x)
+        text = f"mounting {what} on {self.target}" + (f" ({opts})" if opts else "")
+        return text + (f"  [{self.origin}]" if self.origin else "")
 
     def run(self, ctx):
         fd = resolve_in_root(ctx.root, self.target, self.kind, self.follow, owner=ctx.owner)
@@ -227,7 +240,7 @@ class MountOp(Op):
                 linux.mount(self.source, target, None, self.flags & (MS_BIND | MS_REC))
                 rest = self.flags & ~(MS_BIND | MS_REC | MS_PRIVATE | MS_SLAVE | MS_SHARED)
                 prop = self.flags & (MS_PRIVATE | MS_SLAVE | MS_SHARED)
-                if rest or prop:
+                if rest or prop or any(self.attrs):
                     # The fd names the directory the bind now covers, not the
                     # new mount (remounting that is EINVAL): look it up again.
                     os.close(fd)
@@ -240,6 +253,8 @@ class MountOp(Op):
                                 MS_REMOUNT | MS_BIND | rest | _kept_flags(target))
                 if prop:
                     linux.mount(None, target, None, prop | (self.flags & MS_REC))
+                if any(self.attrs):
+                    set_recursive_attrs(target, *self.attrs)
             else:
                 linux.mount(self.source or self.fstype, target, self.fstype,
                             self.flags, self.data)
@@ -658,3 +673,300 @@ def _as_owner(owner, fn):
     finally:
         linux.setfsuid(uid)
         linux.setfsgid(gid)
+
+
+# ------------------------------------------------------ the OCI mount plan
+# config.json's mount options: name -> (MS_* flags set, MS_* flags cleared)
+_OPTION_FLAGS = {
+    "ro": (MS_RDONLY, 0), "rw": (0, MS_RDONLY),
+    "nosuid": (MS_NOSUID, 0), "suid": (0, MS_NOSUID),
+    "nodev": (MS_NODEV, 0), "dev": (0, MS_NODEV),
+    "noexec": (MS_NOEXEC, 0), "exec": (0, MS_NOEXEC),
+    "sync": (linux.MS_SYNCHRONOUS, 0), "async": (0, linux.MS_SYNCHRONOUS),
+    "dirsync": (linux.MS_DIRSYNC, 0), "remount": (MS_REMOUNT, 0),
+    "mand": (linux.MS_MANDLOCK, 0), "nomand": (0, linux.MS_MANDLOCK),
+    "atime": (0, linux.MS_NOATIME), "noatime": (linux.MS_NOATIME, 0),
+    "diratime": (0, linux.MS_NODIRATIME), "nodiratime": (linux.MS_NODIRATIME, 0),
+    "relatime": (linux.MS_RELATIME, 0), "norelatime": (0, linux.MS_RELATIME),
+    "strictatime": (MS_STRICTATIME, 0), "nostrictatime": (0, MS_STRICTATIME),
+    "nosymfollow": (linux.MS_NOSYMFOLLOW, 0), "symfollow": (0, linux.MS_NOSYMFOLLOW),
+    "silent": (linux.MS_SILENT, 0), "loud": (0, linux.MS_SILENT),
+    "bind": (MS_BIND, 0), "rbind": (MS_BIND | MS_REC, 0),
+    "defaults": (0, 0), "iversion": (0, 0), "noiversion": (0, 0),
+    "lazytime": (0, 0), "nolazytime": (0, 0),
+}
+_PROPAGATION_OPTIONS = dict(PROPAGATION, unbindable=linux.MS_UNBINDABLE,
+                            runbindable=linux.MS_UNBINDABLE | MS_REC)
+# recursive options (mount_setattr(2) with AT_RECURSIVE): name -> (set, clear)
+_RECURSIVE = {
+    "rro": (linux.MOUNT_ATTR_RDONLY, 0), "rrw": (0, linux.MOUNT_ATTR_RDONLY),
+    "rnosuid": (linux.MOUNT_ATTR_NOSUID, 0), "rsuid": (0, linux.MOUNT_ATTR_NOSUID),
+    "rnodev": (linux.MOUNT_ATTR_NODEV, 0), "rdev": (0, linux.MOUNT_ATTR_NODEV),
+    "rnoexec": (linux.MOUNT_ATTR_NOEXEC, 0), "rexec": (0, linux.MOUNT_ATTR_NOEXEC),
+    "rnodiratime": (linux.MOUNT_ATTR_NODIRATIME, 0),
+    "rdiratime": (0, linux.MOUNT_ATTR_NODIRATIME),
+    "rnoatime": (linux.MOUNT_ATTR_NOATIME, linux.MOUNT_ATTR__ATIME),
+    "rrelatime": (0, linux.MOUNT_ATTR__ATIME),
+    "rstrictatime": (linux.MOUNT_ATTR_STRICTATIME, linux.MOUNT_ATTR__ATIME),
+    "rnosymfollow": (linux.MOUNT_ATTR_NOSYMFOLLOW, 0),
+    "rsymfollow": (0, linux.MOUNT_ATTR_NOSYMFOLLOW),
+}
+_ATTR_NAMES = ((linux.MOUNT_ATTR_RDONLY, "ro"), (linux.MOUNT_ATTR_NOSUID, "nosuid"),
+               (linux.MOUNT_ATTR_NODEV, "nodev"), (linux.MOUNT_ATTR_NOEXEC, "noexec"))
+
+
+def _attr_names(attrs):
+    return ",".join(name for bit, name in _ATTR_NAMES if attrs & bit) or hex(attrs)
+
+
+def mount_options(options):
+    """config.json options -> (flags, propagation flags, (attr set, attr clear),
+    filesystem data, idmap).  Unknown words are filesystem data (size=,
+    mode=, newinstance...), as runc passes them to mount(2)."""
+    flags, prop, aset, aclr, data, idmap = 0, 0, 0, 0, [], None
+    for opt in options or ():
+        if opt in _OPTION_FLAGS:
+            on, off = _OPTION_FLAGS[opt]
+            flags = (flags | on) & ~off
+        elif opt in _PROPAGATION_OPTIONS:
+            prop = _PROPAGATION_OPTIONS[opt]
+        elif opt in _RECURSIVE:
+            on, off = _RECURSIVE[opt]
+            aset, aclr = (aset | on) & ~off, (aclr | off) & ~on
+        elif opt in ("idmap", "ridmap"):
+            idmap = opt
+        elif opt == "tmpcopyup":
+            pass    # (podman's: copy the image's files up into a tmpfs; not done)
+        else:
+            data.append(opt)
+    return flags, prop, (aset, aclr), ",".join(data), idmap
+
+
+def set_recursive_attrs(target, attr_set, attr_clear):
+    """mount_setattr(AT_RECURSIVE): ro, nosuid... on a mount and every mount
+    below it (a read-only bind whose submounts stay writable is a hole)."""
+    attr = linux.mount_attr(attr_set, attr_clear, 0, 0)
+    fd = os.open(target, os.O_PATH | os.O_CLOEXEC)
+    try:
+        linux.mount_setattr(fd, "", linux.AT_EMPTY_PATH | linux.AT_RECURSIVE, attr)
+    except OSError as e:
+        if e.errno == errno.ENOSYS:
+            raise OSError(e.errno, "recursive mount options (rro...) need Linux 5.12 or "
+                          "later (mount_setattr)", target) from None
+        raise
+    finally:
+        os.close(fd)
+
+
+class IdmappedMount(MountOp):
+    """A bind mount with the mount's own uid/gid mappings (option idmap):
+    files owned by N on the host appear owned by what N maps to."""
+
+    def __init__(self, target, source, maps, recursive, **kw):
+        super().__init__(target, None, source, MS_BIND, **kw)
+        self.maps, self.recursive = maps, recursive
+
+    def describe(self):
+        return f"binding {self.source} on {self.target} with its ids mapped (idmapped mount)"
+
+    def run(self, ctx):
+        from .security import idmapped_bind, open_userns
+        uid_map, gid_map = self.maps
+        userns = open_userns(uid_map, gid_map)
+        fd = resolve_in_root(ctx.root, self.target, self.kind, self.follow, owner=ctx.owner)
+        try:
+            idmapped_bind(self.source, f"/proc/self/fd/{fd}", userns, self.recursive)
+        finally:
+            os.close(fd)
+            os.close(userns)
+
+
+class Device(Op):
+    """A device node from linux.devices (or the default ones): mknod in the
+    container's /dev, never following a symlink out of the root."""
+
+    def __init__(self, path, kind, major, minor, mode=0o666, uid=0, gid=0):
+        self.path, self.kind, self.major, self.minor = path, kind, major, minor
+        self.mode, self.uid, self.gid = mode, uid, gid
+
+    def describe(self):
+        return f"creating device {self.path} ({self.kind} {self.major}:{self.minor})"
+
+    def run(self, ctx):
+        kinds = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
+        parent = resolve_in_root(ctx.root, posixpath.dirname(self.path))
+        name = posixpath.basename(self.path)
+        try:
+            dfd = os.open(f"/proc/self/fd/{parent}", os.O_RDONLY | os.O_DIRECTORY
+                          | os.O_CLOEXEC)
+            try:
+                try:
+                    os.unlink(name, dir_fd=dfd)
+                except FileNotFoundError:
+                    pass
+                os.mknod(name, kinds[self.kind] | (self.mode & 0o7777),
+                         os.makedev(self.major, self.minor), dir_fd=dfd)
+                os.chmod(name, self.mode & 0o7777, dir_fd=dfd)  # mknod applies the umask
+                os.chown(name, self.uid, self.gid, dir_fd=dfd, follow_symlinks=False)
+            finally:
+                os.close(dfd)
+        finally:
+            os.close(parent)
+
+
+class Sysctl(Op):
+    """A linux.sysctl entry, written through the container's own /proc/sys."""
+
+    after_pivot = True
+
+    def __init__(self, key, value):
+        self.key, self.value = key, value
+
+    def describe(self):
+        return f"setting sysctl {self.key}={self.value}"
+
+    def step(self):
+        return f"sysctl {self.key}"
+
+    def run(self, ctx):
+        if "/" in self.key or ".." in self.key:
+            raise OSError(errno.EINVAL, "invalid sysctl name", self.key)
+        linux.write_file("/proc/sys/" + self.key.replace(".", "/"), str(self.value).encode())
+
+
+class NoPivot(Op):
+    """--no-pivot: move the root over / and chroot (for roots on a ramfs,
+    where pivot_root is refused); the old root stays underneath."""
+
+    def describe(self):
+        return "moving the root onto / and chrooting (--no-pivot)"
+
+    def run(self, ctx):
+        os.chdir(ctx.root)
+        linux.mount(".", "/", None, linux.MS_MOVE)
+        os.chroot(".")
+        os.chdir("/")
+
+
+class SetRootPropagation(Op):
+    """linux.rootfsPropagation shared/slave on the new root, after pivot_root."""
+
+    after_pivot = True
+
+    def __init__(self, propagation):
+        self.propagation = propagation
+
+    def describe(self):
+        return f"making the root mount {self.propagation}"
+
+    def run(self, ctx):
+        linux.mount(None, "/", None, _PROPAGATION_OPTIONS[self.propagation])
+
+
+def plan_from_spec(config, rootfs, cgroup_version=1, cgroup_hierarchies=None,
+                   no_pivot=False):
+    """The mount plan of an OCI configuration (runc's order): the root bound
+    onto itself, config.json's mounts in order, the device nodes and /dev
+    links, pivot_root, sysctls, masked and read-only paths, the read-only
+    root.  With a new user namespace, reordered by userns_phases."""
+    lx = config.get("linux") or {}
+    ns = {n["type"]: n.get("path") for n in lx.get("namespaces") or ()}
+    userns = "user" in ns
+    prop = lx.get("rootfsPropagation") or "rslave"
+    plan = [MakePrivate("rprivate" if prop in ("private", "rprivate", "shared", "rshared",
+                                               "unbindable", "runbindable")
+                        else "rslave"),
+            BindRoot(rootfs)]
+    dev_is_bind = False
+    for i, m in enumerate(config.get("mounts") or ()):
+        ops = _ops_for_mount(m, i, cgroup_version, cgroup_hierarchies, userns,
+                             "cgroup" in ns)
+        if m["destination"].rstrip("/") == "/dev" and ops and ops[0].flags & MS_BIND:
+            dev_is_bind = True
+        plan += ops
+    if not dev_is_bind:
+        plan += _device_ops(lx.get("devices") or (), userns)
+        plan += [Symlink(target, path) for target, path in DEV_LINKS
+                 if path != "/dev/core" or os.path.exists("/proc/kcore")]
+    plan.append(NoPivot() if no_pivot else PivotRoot())
+    plan += [Sysctl(k, v) for k, v in sorted((lx.get("sysctl") or {}).items())]
+    plan += [Mask(p) for p in lx.get("maskedPaths") or ()]
+    plan += [ReadOnly(p) for p in lx.get("readonlyPaths") or ()]
+    if (config.get("root") or {}).get("readonly"):
+        plan.append(RemountRootReadOnly())
+    if prop in ("shared", "rshared", "unbindable", "runbindable"):
+        plan.append(SetRootPropagation(prop))
+    if userns:
+        plan = userns_phases(plan, new_netns=not ns.get("network") and "network" in ns)
+    return plan
+
+
+def _ops_for_mount(m, index, cgroup_version, hierarchies, userns, cgroupns):
+    origin = f"mounts[{index}]"
+    dest, kind = m["destination"], m.get("type") or ""
+    flags, prop, attrs, data, idmap = mount_options(m.get("options"))
+    source = m.get("source")
+    if kind in ("cgroup", "cgroup2"):
+        if userns and cgroup_version == 1:
+            return [Note("skipping the cgroup v1 hierarchies: the kernel refuses cgroup v1 "
+                         "mounts in a user namespace")]
+        if cgroup_version == 1 and hierarchies is None:
+            hierarchies = host_cgroup_v1_hierarchies()
+        ops = cgroup_mounts(flags | MS_NOSUID | MS_NODEV | MS_NOEXEC, cgroup_version,
+                            hierarchies or ())
+        ops[0].origin = origin
+        return ops
+    if flags & MS_BIND or kind == "bind":
+        if not source:
+            raise OSError(errno.EINVAL, "a bind mount needs a source", dest)
+        try:
+            is_dir = os.path.isdir(source)
+        except OSError:
+            is_dir = True
+        common = dict(kind="dir" if is_dir else "file", follow=True, origin=origin)
+        if idmap:
+            maps = ([(x["containerID"], x["hostID"], x["size"]) for x in m["uidMappings"]],
+                    [(x["containerID"], x["hostID"], x["size"]) for x in m["gidMappings"]])
+            return [IdmappedMount(dest, source, maps, idmap == "ridmap"
+                                  or flags & MS_REC, **common)]
+        return [MountOp(dest, None, source, MS_BIND | flags | prop, attrs=attrs, **common)]
+    op = MountOp(dest, kind, source or kind, flags, data or None, follow=True,
+                 origin=origin)
+    ops = [op]
+    if prop:
+        ops.append(Propagation(dest, prop))
+    return ops
+
+
+class Propagation(Op):
+    """A propagation option (shared, slave...) on a mount made earlier."""
+
+    def __init__(self, target, flags):
+        self.target, self.flags = target, flags
+
+    def describe(self):
+        return f"setting propagation of {self.target}"
+
+    def run(self, ctx):
+        fd = resolve_in_root(ctx.root, self.target, follow=True, create=False)
+        try:
+            linux.mount(None, f"/proc/self/fd/{fd}", None, self.flags)
+        finally:
+            os.close(fd)
+
+
+def _device_ops(devices, userns):
+    """The default nodes (null, zero, full, random, urandom, tty) and those of
+    linux.devices."""
+    ops = []
+    wanted = {f"/dev/{name}": ("c", ma, mi) for name, ma, mi in DEFAULT_DEVICES}
+    for name, _, _ in DEFAULT_DEVICES:
+        ops.append(BindDevice(name) if userns else
+                   Device(f"/dev/{name}", *wanted[f"/dev/{name}"]))
+    for d in devices:
+        if d["path"] in wanted:
+            ops = [op for op in ops if getattr(op, "path", getattr(op, "target", None))
+                   != d["path"]]
+        ops.append(Device(d["path"], d["type"], d.get("major", 0), d.get("minor", 0),
+                          d.get("fileMode", 0o666), d.get("uid", 0), d.get("gid", 0)))
+    return ops

@@ -150,6 +150,36 @@ def apply_capabilities(caps):
     return keep
 
 
+def apply_capability_sets(bounding=(), effective=(), permitted=(), inheritable=(),
+                          ambient=()):
+    """config.json's five capability sets (numbers), applied in the order
+    the kernel allows: bounding (needs CAP_SETPCAP), then effective,
+    permitted and inheritable in one capset, then ambient (each must be
+    permitted and inheritable).  A capability this process lacks is left out."""
+    effective_now, permitted_now, _ = linux.capget()
+    if permitted_now >> CAP_SETPCAP & 1 and not effective_now >> CAP_SETPCAP & 1:
+        linux.capset(permitted_now, permitted_now, 0)
+    keep_bounding = caps_mask(bounding)
+    for cap in range(last_cap() + 1):
+        if not keep_bounding >> cap & 1:
+            linux.prctl(linux.PR_CAPBSET_DROP, cap)
+    linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_CLEAR_ALL)
+    perm = caps_mask(permitted) & permitted_now
+    inh = caps_mask(inheritable) & (perm | caps_mask(bounding))
+    linux.capset(caps_mask(effective) & perm, perm, inh)
+    for cap in ambient:
+        if (perm & inh) >> cap & 1:
+            linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_RAISE, cap)
+
+
+def cap_sets_from_spec(caps):
+    """{set name: [numbers]} from config.json's process.capabilities
+    (names like CAP_KILL); a missing set is empty, as in runc."""
+    return {name: [cap_number(c) for c in (caps or {}).get(name) or ()
+                   if cap_number(c) <= last_cap()]
+            for name in ("bounding", "effective", "permitted", "inheritable", "ambient")}
+
+
 def read_status_caps(pid="self"):
     """{'CapInh': int, 'CapPrm':..., 'CapEff':..., 'CapBnd':..., 'CapAmb':...}."""
     found = {}
@@ -568,15 +598,21 @@ def device_program(rules=DEFAULT_DEVICE_RULES):
     """eBPF bytecode allowing exactly rules (first match allows; else deny).
 
         r2 = type, r3 = access, r4 = major, r5 = minor   (from ctx in r1)
-        per rule: if r2 != type: next; if r3 & ~access: next;
-                  if r4 != major: next; if r5 != minor: next; return 1
+        per rule: if r2 != type: next; if r4 != major: next;
+                  if r5 != minor: next; if r3 & ~access: next; return 1
+                  (a deny rule, as (kind, major, minor, access, False):
+                  if not r3 & access: next; return 0)
         return 0
+    The first rule that matches decides: pass rules last-wins (OCI, cgroup v1
+    order) reversed (see rules_from_spec).
     """
-    LDXW, AND, RSH, MOV, MOVX, JNE, EXIT = 0x61, 0x57, 0x77, 0xB7, 0xBF, 0x55, 0x95
+    LDXW, AND, RSH, MOV, MOVX, JNE, JEQ, EXIT = 0x61, 0x57, 0x77, 0xB7, 0xBF, 0x55, 0x15, 0x95
     code = [_insn(LDXW, 2, 1, 0), _insn(AND, 2, imm=0xFFFF),
             _insn(LDXW, 3, 1, 0), _insn(RSH, 3, imm=16),
             _insn(LDXW, 4, 1, 4), _insn(LDXW, 5, 1, 8)]
-    for kind, major, minor, access in rules:
+    for rule in rules:
+        kind, major, minor, access = rule[:4]
+        allow = rule[4] if len(rule) > 4 else True
         checks = []
         if kind != "a":
             checks.append((2, _DEV_TYPE[kind]))
@@ -591,12 +627,29 @@ def device_program(rules=DEFAULT_DEVICE_RULES):
         for reg, value in checks:
             done += 1
             block.append(_insn(JNE, reg, off=length - done, imm=value))
-        block += [_insn(MOVX, 1, 3), _insn(AND, 1, imm=~mask & 0x7),
-                  _insn(JNE, 1, off=2, imm=0),
-                  _insn(MOV, 0, imm=1), _insn(EXIT)]
+        if allow:   # matches when every requested access is allowed
+            block += [_insn(MOVX, 1, 3), _insn(AND, 1, imm=~mask & 0x7),
+                      _insn(JNE, 1, off=2, imm=0)]
+        else:       # a deny rule matches when any requested access is denied
+            block += [_insn(MOVX, 1, 3), _insn(AND, 1, imm=mask),
+                      _insn(JEQ, 1, off=2, imm=0)]
+        block += [_insn(MOV, 0, imm=1 if allow else 0), _insn(EXIT)]
         code += block
     code += [_insn(MOV, 0, imm=0), _insn(EXIT)]
     return b"".join(code)
+
+
+def rules_from_spec(devices):
+    """device_program rules from config.json's linux.resources.devices (in
+    order, the last match wins: "deny all, then allow these")."""
+    out = []
+    for d in reversed(devices or ()):
+        major = d.get("major")
+        minor = d.get("minor")
+        out.append((d.get("type") or "a", None if major in (None, -1) else major,
+                    None if minor in (None, -1) else minor, d.get("access") or "rwm",
+                    bool(d.get("allow"))))
+    return tuple(out)
 
 
 def attach_device_filter(cgroup_dir, rules=DEFAULT_DEVICE_RULES):

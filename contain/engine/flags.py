@@ -12,6 +12,7 @@ The configuration is a plain dict (JSON-serialisable) with these keys:
 import os
 import signal
 
+from ..core.spec import parse_signal  # noqa: F401  (one parser for both halves)
 from ..errors import UsageError
 
 DEFAULT_CGROUP_PARENT = "contain"
@@ -56,30 +57,6 @@ def merge_env(base, extra):
         key, _, value = item.partition("=")
         merged[key] = value
     return [f"{k}={v}" for k, v in merged.items()]
-
-
-def parse_signal(value):
-    """'SIGTERM', 'TERM', '15' -> 15."""
-    if value is None or value == "":
-        return signal.SIGTERM
-    text = str(value).upper()
-    if text.isdigit():
-        num = int(text)
-        if 0 < num < signal.NSIG:
-            return num
-    else:
-        name = text if text.startswith("SIG") else "SIG" + text
-        sig = getattr(signal.Signals, name, None) if hasattr(signal.Signals, name) else None
-        if sig is not None:
-            return int(sig)
-        if name.startswith("SIGRTMIN") or name.startswith("SIGRTMAX"):
-            base = signal.SIGRTMIN if "MIN" in name else signal.SIGRTMAX
-            off = name[8:]
-            try:
-                return int(base) + (int(off) if off else 0)
-            except ValueError:
-                pass
-    raise UsageError(f"invalid signal: {value}")
 
 
 def parse_restart(value):

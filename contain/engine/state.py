@@ -16,8 +16,6 @@ id recorded when it was started.
 """
 
 import errno
-import fcntl
-import json
 import os
 import re
 
@@ -32,67 +30,9 @@ def state_root(explicit=None):
     return explicit or os.environ.get("CONTAIN_ROOT") or DEFAULT_ROOT
 
 
-# ----------------------------------------------------------- small utilities
-def write_json(path, data):
-    """Atomically replace path with data as JSON (temp file + rename)."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-    os.rename(tmp, path)
-
-
-def read_json(path):
-    with open(path) as f:
-        return json.load(f)
-
-
-class FileLock:
-    """An exclusive flock(2) on a file, as a context manager."""
-
-    def __init__(self, path):
-        self.path = path
-        self.fd = -1
-
-    def __enter__(self):
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc):
-        os.close(self.fd)
-        self.fd = -1
-
-
-# ----------------------------------------------------------- kernel facts
-_boot_id = None
-
-
-def boot_id():
-    global _boot_id
-    if _boot_id is None:
-        with open("/proc/sys/kernel/random/boot_id") as f:
-            _boot_id = f.read().strip()
-    return _boot_id
-
-
-def proc_start_time(pid):
-    """(start time in clock ticks since boot, state letter) of a pid, or None."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    # the command name may hold spaces and parentheses: split after the last ')'
-    fields = data[data.rindex(b")") + 2:].split()
-    return int(fields[19]), fields[0].decode()
-
-
-def process_alive(pid, start_time, boot):
-    """True if pid is the very process recorded (not a zombie, not a reuse)."""
-    if not pid or boot != boot_id():
-        return False
-    info = proc_start_time(pid)
-    return info is not None and info[0] == start_time and info[1] not in ("Z", "X")
+# the one atomic write, lock and liveness check, shared with the core
+from ..core.state import (FileLock, boot_id, proc_start_time, process_alive,  # noqa: F401
+                          read_json, remove_tree, write_json)
 
 
 # ----------------------------------------------------------------- records
@@ -276,31 +216,6 @@ class Store:
             return
         if os.path.exists(d):
             raise ContainError(f"removing {d}: directory not empty (is something mounted there?)")
-
-
-def remove_tree(top):
-    """rm -rf top, never following a symlink (shutil.rmtree would do, but it
-    imports bz2 and lzma: 3 ms on every `run --rm`).  Errors are ignored;
-    the caller checks what is left."""
-    for dirpath, dirnames, filenames in os.walk(top, topdown=False):
-        for name in filenames:
-            try:
-                os.unlink(os.path.join(dirpath, name))
-            except OSError:
-                pass
-        for name in dirnames:
-            path = os.path.join(dirpath, name)
-            try:
-                if os.path.islink(path):
-                    os.unlink(path)
-                else:
-                    os.rmdir(path)
-            except OSError:
-                pass
-    try:
-        os.rmdir(top)
-    except OSError:
-        pass
 
 
 def new_id():

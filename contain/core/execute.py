@@ -1,0 +1,103 @@
+"""`exec`: a new process inside a running container.
+
+The process joins every namespace of the container's init (the user
+namespace first, the mount namespace last) and its cgroup, then takes the
+same last steps as the init did (init.become_command): terminal, user,
+working directory, closed fds, limits, capabilities, seccomp, execve.  It
+is born through the one spawn protocol (spawn.py).
+
+Two CVEs shape the order.  CVE-2016-9962: the joining process is
+non-dumpable before it touches the container, so nothing inside can ptrace
+it or open its /proc entries meanwhile.  CVE-2024-21626: no host file
+descriptor (and no host working directory) survives into the container.
+"""
+
+import os
+
+from . import linux, spec
+from .lifecycle import (_bundle_config, _cgroup_or_none, cgroup_of, connect_console, load,
+                        seccomp_program, wait_process)
+from .spawn import spawn
+from .state import write_text
+from ..errors import Conflict, UsageError
+
+# the order a joining process enters them (runc's nsexec order)
+EXEC_NAMESPACES = ("user", "cgroup", "ipc", "uts", "net", "mnt")
+
+
+def open_namespaces(pid):
+    """[(fd, CLONE_NEW*)] of pid's namespaces that differ from ours."""
+    fds = []
+    try:
+        for name in EXEC_NAMESPACES:
+            path = f"/proc/{pid}/ns/{name}"
+            if os.stat(path).st_ino != os.stat(f"/proc/self/ns/{name}").st_ino:
+                fds.append((os.open(path, os.O_RDONLY | os.O_CLOEXEC), linux.NAMESPACES[name]))
+    except FileNotFoundError:
+        for fd, _ in fds:
+            os.close(fd)
+        raise Conflict("container not running") from None
+    return fds
+
+
+def launch_for_process(process, pid, cgroup, config, console_socket=None, log=None,
+                       preserve_fds=0, ns_fds=()):
+    """The Launch of a process.json (or of exec's flags) in this container."""
+    from .init import Launch
+    from .security import cap_sets_from_spec
+    user = process.get("user") or {}
+    caps = process.get("capabilities")
+    cap_sets = cap_sets_from_spec(caps) if caps is not None else None
+    console = None
+    if process.get("terminal") and console_socket:
+        console = connect_console(console_socket)
+    lx = config.get("linux") or {}
+    return Launch(
+        argv=process["args"], env=list(process.get("env") or ()),
+        cwd=process.get("cwd") or "/",
+        ids=(user.get("uid", 0), user.get("gid", 0), sorted(set(
+            user.get("additionalGids") or ()))),
+        umask=user.get("umask"), root="/", plan=[], unshare_flags=0,
+        cgroup_procs=cgroup.join_files if cgroup is not None else [],
+        tty=bool(process.get("terminal")), ttysock=console,
+        console_size=process.get("consoleSize"),
+        rlimits=[(spec.rlimit_number(r["type"]), r.get("soft", 0), r.get("hard", 0))
+                 for r in process.get("rlimits") or ()],
+        oom_score_adj=process.get("oomScoreAdj"), cap_sets=cap_sets,
+        no_new_privs=bool(process.get("noNewPrivileges")),
+        seccomp=seccomp_program(lx.get("seccomp"), (cap_sets or {}).get("bounding", ())),
+        preserve_fds=preserve_fds, log=log, errfd=-1,
+        userns=any(nstype == linux.CLONE_NEWUSER for _, nstype in ns_fds))
+
+
+def exec_process(root, cid, process, detach=False, pid_file=None, console_socket=None,
+                 preserve_fds=0, log=None):
+    """Run process (a config.json `process` object) in container cid.
+    Detached: return 0 once it runs (its parent is our caller's subreaper,
+    which reaps it); else wait and return its exit code."""
+    spec.check_process(process, "process.json", "process", required=True)
+    rec = load(root, cid)
+    status = rec.status(_cgroup_or_none(rec))
+    if status not in ("running", "created"):
+        raise Conflict(f"cannot exec in a {status} container")
+    if process.get("terminal") and not console_socket and detach:
+        raise UsageError("cannot allocate a terminal for a detached process without "
+                         "--console-socket")
+    # Non-dumpable before touching the container (CVE-2016-9962).
+    linux.prctl(linux.PR_SET_DUMPABLE, 0)
+    ns_fds = open_namespaces(rec.pid)
+    try:
+        launch = launch_for_process(process, rec.pid, cgroup_of(rec), _bundle_config(rec),
+                                    console_socket, log, preserve_fds, ns_fds)
+        from .init import exec_main, preload
+        preload(tty=launch.tty, caps=True, rlimits=bool(launch.rlimits))
+        proc = spawn(launch, lambda L: exec_main(L, ns_fds), pidns=f"/proc/{rec.pid}/ns/pid",
+                     want_master=bool(launch.tty and not console_socket))
+    finally:
+        for fd, _ in ns_fds:
+            os.close(fd)
+    if pid_file:
+        write_text(os.path.abspath(pid_file), str(proc.pid))
+    if detach:
+        return 0
+    return wait_process(proc)

@@ -1,0 +1,602 @@
+"""The OCI runtime's operations on a bundle: create, start, run, state,
+kill, delete, pause, resume, ps, list, update (runc's verbs).
+
+A container's life, as the runtime spec draws it:
+
+    create   cgroup, namespaces, mounts, the user and everything else the
+             process needs; it stops just before execve, blocked opening
+             <root>/<id>/exec.fifo.  `create` returns: the init is then the
+             child of the caller's subreaper (conmon, the containerd shim),
+             which reaps it for its exit status.  No contain process stays.
+    start    opens the fifo: the init runs startContainer hooks and execs.
+    kill     signals the init (or, with --all, every process of the cgroup).
+    delete   after the process is gone: the cgroup, poststop hooks, the record.
+
+Every setup step records what it made before the next one runs (the
+cgroup's path is in the record before the cgroup exists), so `delete
+--force` undoes all of it from the record alone, after any crash.
+"""
+
+import os
+import signal
+import time
+
+from . import cgroups, linux, mounts, spec, state
+from .spawn import kill_and_reap, spawn
+from ..clock import now
+from ..errors import Conflict, ContainError, NotFound, UsageError
+
+
+# ------------------------------------------------------------ cgroups
+def cgroup_location(cgroups_path, cid):
+    """(parent, name) in every hierarchy for linux.cgroupsPath, read as runc
+    does: absolute from the hierarchy's root; relative, or empty (then the
+    id is the name), below the caller's own cgroup."""
+    if cgroups_path and ":" in cgroups_path and not cgroups_path.startswith("/"):
+        raise UsageError(f"cgroupsPath {cgroups_path!r} is in systemd's slice:prefix:name "
+                         "form: contain has no systemd cgroup driver (use a path)")
+    path = cgroups_path or cid
+    if not path.startswith("/"):
+        path = own_cgroup().rstrip("/") + "/" + path
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if len(parts) < 2 or ".." in parts:
+        raise UsageError(f"invalid cgroupsPath {cgroups_path!r}: use /PARENT/NAME (a cgroup "
+                         "of its own below a parent, never the hierarchy's root)")
+    return "/".join(parts[:-1]), parts[-1]
+
+
+def own_cgroup():
+    """This process's cgroup path (the unified one, else the memory or the
+    first v1 hierarchy's)."""
+    paths = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            for c in ctrls.split(",") if ctrls else [""]:
+                paths[c] = path
+    return paths.get("memory") or paths.get("pids") or paths.get("") or "/"
+
+
+_driver = None
+
+
+def driver():
+    global _driver
+    if _driver is None:
+        _driver = cgroups.open_driver(all_hierarchies=True)
+    return _driver
+
+
+def cgroup_of(rec):
+    parent, name = rec.data["cgroup"]
+    return driver().cgroup(parent, name)
+
+
+# runc's AllowedDevices: whatever config.json says, the nodes every
+# container gets (and mknod of any node) stay usable, as in runc.
+ALLOWED_DEVICES = tuple(
+    {"allow": True, "type": t, "major": ma, "minor": mi, "access": a}
+    for t, ma, mi, a in (("c", None, None, "m"), ("b", None, None, "m"), ("c", 1, 3, "rwm"),
+                         ("c", 1, 8, "rwm"), ("c", 1, 7, "rwm"), ("c", 5, 0, "rwm"),
+                         ("c", 1, 5, "rwm"), ("c", 1, 9, "rwm"), ("c", 5, 1, "rwm"),
+                         ("c", 136, None, "rwm"), ("c", 5, 2, "rwm")))
+
+
+def device_rules(resources, devices):
+    """The cgroup's device rules: config.json's, then its linux.devices and
+    the allowed defaults (None when config.json sets none: no filter)."""
+    rules = (resources or {}).get("devices")
+    if rules is None:
+        return None
+    extra = [{"allow": True, "type": d["type"] if d["type"] != "u" else "c",
+              "major": d.get("major"), "minor": d.get("minor"), "access": "rwm"}
+             for d in devices or () if d.get("type") in ("c", "b", "u")]
+    return list(rules) + extra + list(ALLOWED_DEVICES)
+
+
+def make_cgroup(parent, name, resources, devices=(), log=None):
+    """The container's cgroup with config.json's resources and devices."""
+    limits, _, raw = cgroups.limits_from_spec(resources or {}, driver().version)
+    devices = device_rules(resources, devices)
+    d = driver()
+    if log:
+        log(f"creating cgroup {parent}/{name} (cgroup v{d.version})"
+            + (f"; limits: {cgroups.describe_limits(limits)}" if limits else ""))
+    cg = d.create(parent, name, limits, devices=devices if devices is not None else "all")
+    try:
+        if d.version == 2 and devices is not None:
+            from .security import attach_device_filter, rules_from_spec
+            attach_device_filter(cg.dirs[0], rules_from_spec(devices))
+        cgroups.write_raw(cg, raw)
+    except OSError as e:
+        d.destroy(parent, name)
+        raise ContainError(f"configuring cgroup {parent}/{name}: {e.filename or ''}: "
+                           f"{e.strerror}") from None
+    except BaseException:
+        d.destroy(parent, name)
+        raise
+    return cg
+
+
+# ------------------------------------------------------------- create
+class Options:
+    """How to create: runc's flags, plus what an engine driving the core in
+    process can add (stdio, a callback when the namespaces exist)."""
+
+    def __init__(self, pid_file=None, console_socket=None, preserve_fds=0, no_pivot=False,
+                 wait_start=True, stdio=None, want_master=False, on_namespaces=None,
+                 log=None):
+        self.pid_file, self.console_socket = pid_file, console_socket
+        self.preserve_fds, self.no_pivot = preserve_fds, no_pivot
+        self.wait_start, self.stdio, self.want_master = wait_start, stdio, want_master
+        self.on_namespaces, self.log = on_namespaces, log
+
+
+def create(root, cid, bundle_dir, opts=None):
+    """`create`: everything up to the user's command, which waits for
+    `start` (opts.wait_start) or runs at once (`run`).  Returns (Record,
+    spawn.Process)."""
+    opts = opts or Options()
+    bundle = spec.load(bundle_dir)
+    config = bundle.config
+    rec = state.Record(root, cid)
+    os.makedirs(root, mode=0o700, exist_ok=True)
+    try:
+        os.mkdir(rec.dir, 0o700)
+    except FileExistsError:
+        raise Conflict(f"container with id {cid} already exists") from None
+    try:
+        with rec.lock():
+            proc = _create(rec, bundle, opts)
+    except BaseException:
+        destroy(rec)
+        raise
+    return rec, proc
+
+
+def _create(rec, bundle, opts):
+    config, log = bundle.config, opts.log
+    lx = config.get("linux") or {}
+    rec.data = {"ociVersion": config["ociVersion"], "id": rec.id, "bundle": bundle.path,
+                "rootfs": bundle.rootfs, "created": now(),
+                "annotations": config.get("annotations") or {},
+                "owner": "", "pid": 0, "hooks": {"poststop": spec.hooks(config, "poststop")}}
+    parent, name = cgroup_location(lx.get("cgroupsPath"), rec.id)
+    rec.update(cgroup=[parent, name])                # recorded before it exists
+    cg = make_cgroup(parent, name, lx.get("resources"), lx.get("devices"), log)
+    launch = launch_for(bundle, rec, cg, opts)
+    if opts.wait_start:
+        os.mkfifo(rec.path("exec.fifo"), 0o600)
+        launch.fifo_fd = os.open(rec.path("exec.fifo"), os.O_PATH | os.O_CLOEXEC)
+    hook_state = oci_state(rec, "creating")
+    launch.hook_state = hook_state
+    ns = spec.namespaces(config)
+
+    def on_ready(pid):
+        if "user" in ns and not ns["user"]:
+            from .security import write_id_maps
+            write_id_maps(pid, id_map(lx.get("uidMappings")), id_map(lx.get("gidMappings")))
+        if opts.on_namespaces:
+            opts.on_namespaces(pid)
+
+    def on_hooks(pid):
+        hook_state["pid"] = pid
+        for name in ("prestart", "createRuntime"):
+            for hook in spec.hooks(config, name):
+                run_hook_or_fail(hook, hook_state, name)
+
+    from .init import child_main, preload
+    preload(tty=launch.tty, caps=True, hooks=bool(launch.start_hooks),
+            rlimits=bool(launch.rlimits))
+    try:
+        proc = spawn(launch, child_main,
+                     pidns=None if "pid" in ns and not ns["pid"] else ns.get("pid") or False,
+                     time_offsets=time_offsets(lx) if "time" in ns and not ns["time"] else None,
+                     stdio=opts.stdio, on_ready=on_ready, on_hooks=on_hooks,
+                     want_master=opts.want_master)
+    finally:
+        for fd in (launch.fifo_fd, launch.userns_fd):
+            if fd >= 0:
+                os.close(fd)
+        if launch.ttysock is not None:
+            launch.ttysock.close()
+    info = state.proc_start_time(proc.pid)
+    rec.update(pid=proc.pid, start_time=info[0] if info else None, boot_id=state.boot_id())
+    if opts.pid_file:
+        state.write_text(os.path.abspath(opts.pid_file), str(proc.pid))
+    return proc
+
+
+def run_hook_or_fail(hook, hook_state, name):
+    from .init import run_hook
+    try:
+        run_hook(hook, hook_state, name)
+    except OSError as e:
+        raise ContainError(f"{name} hook: {e.strerror or e}") from None
+
+
+def launch_for(bundle, rec, cg, opts):
+    """The child's Launch from config.json."""
+    from .init import Launch
+    from .security import cap_sets_from_spec
+    config = bundle.config
+    proc = config["process"]
+    lx = config.get("linux") or {}
+    ns = spec.namespaces(config)
+    unshare, join = 0, []
+    for kind in ("user", "cgroup", "ipc", "uts", "network", "mount"):
+        if kind not in ns:
+            continue
+        flag = linux.NAMESPACES["net" if kind == "network" else
+                               "mnt" if kind == "mount" else kind]
+        if ns[kind]:
+            join.append((ns[kind], flag))
+        else:
+            unshare |= flag
+    if "mount" not in ns:
+        raise UsageError("config.json: linux.namespaces: contain needs a mount namespace")
+    plan = mounts.plan_from_spec(config, bundle.rootfs, driver().version,
+                                 no_pivot=opts.no_pivot)
+    userns = "user" in ns and not ns["user"]
+    extra = {}
+    if userns:
+        host_plan, plan = mounts.split_plan(plan)
+        owner = _host_id(lx.get("uidMappings")), _host_id(lx.get("gidMappings"))
+        extra = dict(userns=True, host_plan=host_plan, owner=owner)
+    user = proc.get("user") or {}
+    caps = cap_sets_from_spec(proc.get("capabilities"))
+    console = None
+    if proc.get("terminal") and opts.console_socket:
+        console = connect_console(opts.console_socket)
+    elif proc.get("terminal") and not opts.want_master:
+        raise UsageError("process.terminal is true: --console-socket is required")
+    env = list(proc.get("env") or ())
+    return Launch(
+        argv=proc["args"], env=env, cwd=proc.get("cwd") or "/",
+        ids=(user.get("uid", 0), user.get("gid", 0), sorted(set(
+            user.get("additionalGids") or ()))),
+        umask=user.get("umask"), hostname=config.get("hostname"),
+        domainname=config.get("domainname"), root=bundle.rootfs.rstrip("/") or "/",
+        plan=plan, unshare_flags=unshare, join_ns=join, cgroup_procs=cg.join_files,
+        sync=userns or bool(opts.on_namespaces),
+        hooks_sync=bool(spec.hooks(config, "prestart") or spec.hooks(config, "createRuntime")),
+        create_hooks=spec.hooks(config, "createContainer"),
+        start_hooks=spec.hooks(config, "startContainer"),
+        tty=bool(proc.get("terminal")), ttysock=console,
+        console_size=proc.get("consoleSize"),
+        rlimits=[(spec.rlimit_number(r["type"]), r.get("soft", 0), r.get("hard", 0))
+                 for r in proc.get("rlimits") or ()],
+        oom_score_adj=proc.get("oomScoreAdj"), cap_sets=caps,
+        no_new_privs=bool(proc.get("noNewPrivileges")),
+        seccomp=seccomp_program(lx.get("seccomp"), caps["bounding"]),
+        preserve_fds=opts.preserve_fds, log=opts.log, errfd=-1,
+        loopback="network" in ns and not ns["network"], **extra)
+
+
+def _host_id(mappings):
+    for m in mappings or ():
+        if m.get("containerID") == 0:
+            return m["hostID"]
+    return 0
+
+
+def id_map(mappings):
+    return [(m["containerID"], m["hostID"], m["size"]) for m in mappings or ()]
+
+
+def time_offsets(lx):
+    offsets = (lx.get("timeOffsets") or {})
+    lines = []
+    for clock, name in (("monotonic", "monotonic"), ("boottime", "boottime")):
+        o = offsets.get(clock)
+        if o:
+            lines.append(f"{name} {int(o.get('secs', 0))} {int(o.get('nanosecs', 0))}\n")
+    return "".join(lines)
+
+
+def seccomp_program(profile, caps):
+    if not profile:
+        return None
+    from .seccomp import compile_profile
+    return compile_profile(profile, caps, source="config.json linux.seccomp")
+
+
+def connect_console(path):
+    import socket
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError as e:
+        sock.close()
+        raise ContainError(f"connecting to --console-socket {path}: {e.strerror}") from None
+    return sock
+
+
+def oci_state(rec, status=None):
+    """The runtime spec's state, as `state` prints it (with runc's extras)."""
+    d = rec.data
+    if status is None:
+        status = rec.status(_cgroup_or_none(rec))
+    out = {"ociVersion": d.get("ociVersion", spec.OCI_VERSION), "id": rec.id,
+           "pid": d.get("pid", 0) if status not in ("stopped",) else 0,
+           "status": status, "bundle": d.get("bundle", ""), "rootfs": d.get("rootfs", ""),
+           "created": d.get("created", ""), "owner": d.get("owner", ""),
+           "annotations": d.get("annotations") or {}}
+    return out
+
+
+def _cgroup_or_none(rec):
+    try:
+        return cgroup_of(rec)
+    except (KeyError, TypeError, ValueError, ContainError):
+        return None
+
+
+# -------------------------------------------------------------- start
+def start(root, cid, log=None):
+    """`start`: release a created container's init; run poststart hooks."""
+    rec = load(root, cid)
+    with rec.lock():
+        status = rec.status(_cgroup_or_none(rec))
+        if status != "created":
+            raise Conflict(f"cannot start a container that is {status}"
+                           if status != "stopped" else "container is stopped: cannot start")
+        release(rec)
+    for hook in spec.hooks(_bundle_config(rec), "poststart"):
+        try:
+            from .init import run_hook
+            run_hook(hook, oci_state(rec, "running"), "poststart")
+        except OSError as e:
+            warn(f"poststart hook {hook['path']}: {e.strerror or e}")
+    return rec
+
+
+def release(rec, timeout=10.0):
+    """Open the exec fifo: the init, blocked opening it for writing, goes on."""
+    import select
+    fifo = rec.path("exec.fifo")
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            ready, _, _ = select.select([fd], [], [], 0.05)
+            if ready and os.read(fd, 1):
+                break
+            if not rec.alive():
+                raise ContainError(f"container {rec.id}: its process exited before start")
+            if time.monotonic() > deadline:
+                raise ContainError(f"container {rec.id}: its process did not take the "
+                                   "start signal")
+    finally:
+        os.close(fd)
+        state.ignore_missing(os.unlink, fifo)
+
+
+def _bundle_config(rec):
+    try:
+        return state.read_json(os.path.join(rec.data["bundle"], "config.json"))
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def warn(msg):
+    os.write(2, f"contain: warning: {msg}\n".encode())
+
+
+# ----------------------------------------------------- state, list, ps
+def load(root, cid):
+    rec = state.Record(root, cid)
+    if not os.path.isdir(rec.dir):
+        raise NotFound(f"container {cid} does not exist")
+    return rec.load()
+
+
+def get_state(root, cid):
+    return oci_state(load(root, cid))
+
+
+def list_all(root):
+    out = []
+    for cid in state.list_ids(root):
+        try:
+            out.append(oci_state(load(root, cid)))
+        except ContainError:
+            continue
+    return out
+
+
+def pids(root, cid):
+    rec = load(root, cid)
+    cg = _cgroup_or_none(rec)
+    found = set(cg.pids()) if cg is not None and cg.exists() else set()
+    if rec.alive():
+        found.add(rec.pid)
+    return sorted(found)
+
+
+# --------------------------------------------------------------- kill
+def kill(root, cid, sig, all_processes=False):
+    rec = load(root, cid)
+    status = rec.status(_cgroup_or_none(rec))
+    if status == "stopped" and not all_processes:
+        raise Conflict("container not running")
+    if all_processes:
+        cg = _cgroup_or_none(rec)
+        targets = cg.pids() if cg is not None and cg.exists() else []
+        if rec.alive():
+            targets = set(targets) | {rec.pid}
+        if not targets and status == "stopped":
+            raise Conflict("container not running")
+        for pid in targets:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        if status == "paused" and sig == signal.SIGKILL:
+            cg.freeze(False)
+        return rec
+    try:
+        os.kill(rec.pid, sig)
+    except ProcessLookupError:
+        raise Conflict("container not running") from None
+    return rec
+
+
+# ------------------------------------------------------------- delete
+def delete(root, cid, force=False, log=None):
+    """`delete`: a stopped (or created) container's cgroup, poststop hooks
+    and record; --force kills a running one first.  An id that does not
+    exist is an error, unless forced (the shim deletes twice)."""
+    rec = state.Record(root, cid)
+    if not os.path.isdir(rec.dir):
+        if force:
+            return None
+        raise NotFound(f"container {cid} does not exist")
+    try:
+        rec.load()
+    except NotFound:
+        if not force:
+            raise
+    except ContainError:
+        if not force:
+            raise
+        rec.data = {}
+    with rec.lock():
+        status = rec.status(_cgroup_or_none(rec)) if rec.data else "stopped"
+        if status in ("running", "paused") and not force:
+            raise Conflict(f"cannot delete container {cid} that is not stopped: {status}")
+        if status != "stopped" and rec.alive():
+            stop_everything(rec)
+        destroy(rec)
+    for hook in (rec.data.get("hooks") or {}).get("poststop") or ():
+        try:
+            from .init import run_hook
+            run_hook(hook, oci_state(rec, "stopped"), "poststop")
+        except OSError as e:
+            warn(f"poststop hook {hook['path']}: {e.strerror or e}")
+    return rec
+
+
+def stop_everything(rec, timeout=10.0):
+    """SIGKILL the init and everything in its cgroup; wait until gone."""
+    cg = _cgroup_or_none(rec)
+    if cg is not None and cg.exists():
+        try:
+            if cg.frozen():
+                cg.freeze(False)
+        except ContainError:
+            pass
+        cg.kill_all()
+    if rec.alive():
+        try:
+            os.kill(rec.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    while rec.alive() and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def destroy(rec):
+    """Undo everything the record says was made: the cgroup, the record."""
+    cgroup = rec.data.get("cgroup")
+    if cgroup:
+        try:
+            driver().destroy(*cgroup)
+        except (OSError, ContainError) as e:
+            raise ContainError(f"removing cgroup {'/'.join(cgroup)}: {e}") from None
+    state.remove_tree(rec.dir)
+    if os.path.exists(rec.dir):
+        raise ContainError(f"removing {rec.dir}: directory not empty")
+
+
+# ----------------------------------------------------- pause, resume, update
+def pause(root, cid, frozen=True):
+    rec = load(root, cid)
+    cg = cgroup_of(rec)
+    status = rec.status(cg)
+    if frozen and status != "running":
+        raise Conflict(f"container not running" if status == "stopped"
+                       else f"cannot pause a container that is {status}")
+    if not frozen and status != "paused":
+        raise Conflict("container not paused")
+    cg.freeze(frozen)
+    return rec
+
+
+def update(root, cid, resources):
+    """`update`: new linux.resources for a container's cgroup."""
+    rec = load(root, cid)
+    cg = cgroup_of(rec)
+    limits, devices, raw = cgroups.limits_from_spec(resources or {}, driver().version)
+    if limits:
+        cg.update(limits)
+    cgroups.write_raw(cg, raw)
+    return rec
+
+
+# ---------------------------------------------------------------- run
+def run_foreground(root, cid, bundle_dir, opts, detach=False):
+    """`run`: create and start at once; without detach, wait for the
+    process (forwarding signals, copying a terminal), delete, and return
+    its exit code as a shell reports it."""
+    opts.wait_start = detach
+    if not detach and not opts.console_socket:
+        opts.want_master = True
+    rec, proc = create(root, cid, bundle_dir, opts)
+    if detach:
+        start(root, cid)
+        return 0
+    try:
+        for hook in spec.hooks(_bundle_config(rec), "poststart"):
+            try:
+                from .init import run_hook
+                run_hook(hook, oci_state(rec, "running"), "poststart")
+            except OSError as e:
+                warn(f"poststart hook {hook['path']}: {e.strerror or e}")
+        return wait_process(proc)
+    finally:
+        delete(root, cid, force=True)
+
+
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+             signal.SIGUSR2, signal.SIGWINCH)
+
+
+def wait_process(proc):
+    """Wait for a child process, forwarding our signals to it and copying
+    its terminal (if it has one) to ours; its exit code (128+N on signal N)."""
+    def forward(sig, _frame):
+        try:
+            os.kill(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+    old = {s: signal.signal(s, forward) for s in FORWARDED if s != signal.SIGWINCH}
+    try:
+        exited = {}
+        if proc.master is not None:
+            from . import terminal
+
+            def child_exited():
+                if not exited:
+                    done, status = os.waitpid(proc.pid, os.WNOHANG)
+                    if done:
+                        exited["status"] = status
+                return bool(exited)
+            with terminal.RawMode(0):
+                terminal.proxy(proc.master, 0, 1, child_exited)
+            os.close(proc.master)
+        while "status" not in exited:
+            try:
+                exited["status"] = os.waitpid(proc.pid, 0)[1]
+            except InterruptedError:
+                continue
+        code = os.waitstatus_to_exitcode(exited["status"])
+        return 128 - code if code < 0 else code
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+__all__ = ["create", "start", "run_foreground", "get_state", "list_all", "pids", "kill",
+           "delete", "pause", "update", "kill_and_reap"]
