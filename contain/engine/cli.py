@@ -650,7 +650,7 @@ def _build_import(sp):
                     help="apply a Dockerfile instruction: CMD, ENTRYPOINT, ENV, EXPOSE, "
                          "LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR")
     sp.add_argument("-m", "--message", help="a commit message for the image's history")
-    sp.add_argument("-v", "--verbose", action="store_true")
+    sp.add_argument("-v", "--verbose", action="store_true", help="say what is done")
     sp.add_argument("file", metavar="FILE|-")
     sp.add_argument("reference", nargs="?", metavar="REPOSITORY[:TAG]")
     sp.set_defaults(func=cmd_import)
@@ -687,7 +687,7 @@ def _build_save(sp):
 
 
 def _build_image_inspect(sp):
-    sp.add_argument("-f", "--format")
+    sp.add_argument("-f", "--format", help="a template such as '{{.Config.Cmd}}'")
     sp.add_argument("images", nargs="+")
     sp.set_defaults(func=cmd_image_inspect)
 
@@ -757,7 +757,7 @@ def _build_stats(sp):
     sp.add_argument("-a", "--all", action="store_true",
                     help="show all containers (default: running ones)")
     sp.add_argument("--no-stream", action="store_true", help="print one sample and exit")
-    sp.add_argument("--no-trunc", action="store_true")
+    sp.add_argument("--no-trunc", action="store_true", help="full container IDs")
     sp.add_argument("--format", help="table (default) or json")
     sp.add_argument("containers", nargs="*")
     sp.set_defaults(func=cmd_stats)
@@ -849,17 +849,18 @@ def _build_network(sp):
     sub = sp.add_subparsers(dest="network_command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
     p = sub.add_parser("create", help="create a bridge network")
-    p.add_argument("-d", "--driver", default="bridge")
+    p.add_argument("-d", "--driver", default="bridge", help="bridge (the only driver)")
     p.add_argument("--subnet", help="e.g. 10.89.5.0/24 (default: the next free 10.89.N.0/24)")
     p.add_argument("--gateway", help="default: the subnet's first address")
     p.add_argument("-o", "--opt", action="append", default=[], metavar="KEY=VALUE",
                    help="com.docker.network.bridge.name, com.docker.network.driver.mtu")
-    p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
+                   help="set a label on the network")
     p.add_argument("name")
     p.set_defaults(func=cmd_network_create)
     p = sub.add_parser("ls", aliases=["list"], help="list networks")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="only network IDs")
+    p.add_argument("--no-trunc", action="store_true", help="full network IDs")
     p.set_defaults(func=cmd_network_ls)
     p = sub.add_parser("inspect", help="show networks as JSON")
     p.add_argument("networks", nargs="+")
