@@ -235,19 +235,14 @@ def container_matches(c, flt, tags):
 
 
 def _from_image(cfg, ref, tags):
-    """ancestor=REF: the container was made from REF's image (or named REF)."""
-    from .refs import normalize
-    from ..errors import UsageError
+    """ancestor=REF: the container runs the image REF names now (a tag or an
+    id prefix; a digest reference is compared as the name given)."""
     image_id = (cfg.get("rootfs") or {}).get("image_id")
-    name = cfg.get("image")
-    if not name:
+    if not image_id:
         return False
-    try:
-        if normalize(name) == normalize(ref):
-            return True
-    except UsageError:
-        pass
-    return bool(image_id) and "@" not in ref and _names_image(ref, image_id, tags)
+    if "@" in ref:
+        return cfg.get("image") == ref
+    return _names_image(ref, image_id, tags)
 
 
 def image_matches(image, flt):
