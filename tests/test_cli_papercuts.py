@@ -429,3 +429,40 @@ class ImagesTest(WithContainers):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ReadmeTest(unittest.TestCase):
+    """What README.md says of the command line is what contain does."""
+
+    @classmethod
+    def setUpClass(cls):
+        with open(os.path.join(support.TOP, "README.md")) as f:
+            cls.readme = f.read()
+
+    def test_quick_start_rootfs_is_ignored_by_git(self):
+        self.assertIn("images/busybox.py ./rootfs", self.readme)
+        res = subprocess.run(["git", "-C", support.TOP, "check-ignore", "-q", "rootfs/x"])
+        if res.returncode == 128:
+            self.skipTest("not a git checkout")
+        self.assertEqual(res.returncode, 0, ".gitignore does not cover the quick start's rootfs")
+
+    def test_network_prune_is_documented(self):
+        self.assertRegex(self.readme, r"`contain network prune` removes them: `contain0`")
+
+    @requires_root
+    def test_sample_errors_are_what_contain_prints(self):
+        block = self.readme.split("reason, for example:\n\n```\n", 1)[1].split("```", 1)[0]
+        samples = block.splitlines()
+        broken = support.fresh_rootfs("symlinked-proc")
+        os.rmdir(os.path.join(broken, "proc"))
+        os.symlink("/etc", os.path.join(broken, "proc"))
+        runs = {"mount /proc": ("--rootfs", broken, "true"),
+                "exec nope": ("--rootfs", rootfs(), "nope"),
+                "Minimum memory": ("--memory", "512K", "--rootfs", rootfs(), "true")}
+        self.assertEqual(len(samples), len(runs), samples)
+        for sample in samples:
+            args = next(a for key, a in runs.items() if key in sample)
+            res = contain("run", "--rm", *NET, *args)
+            self.assertEqual(res.stderr.strip(), sample)
+            self.assertNotEqual(res.returncode, 0)
+        self.assertNotIn("(512K,", self.readme)
