@@ -15,6 +15,7 @@ import unittest
 
 from tests import support
 from tests.support import contain, requires_root
+from tests.test_lifecycle import Lifecycle
 
 from contain.engine import cli, flags, views
 from contain.errors import ContainError, UsageError
@@ -230,27 +231,7 @@ class CommandLineTest(unittest.TestCase):
 
 
 # ------------------------------------------------------- with containers
-class WithContainers(unittest.TestCase):
-    def setUp(self):
-        self.names = []
-
-    def tearDown(self):
-        for name in self.names:
-            contain("rm", "-f", name)
-        self.assertEqual(support.cgroup_dirs(), [], "cgroups left behind")
-
-    def run_d(self, name, *cmd, opts=()):
-        self.names.append(name)
-        res = contain("run", "-d", "--name", name, "--rootfs", rootfs(), *NET, *opts,
-                      "--", *cmd)
-        self.assertEqual(res.returncode, 0, res.stderr)
-        return res.stdout.strip()
-
-    def state(self, name):
-        res = contain("inspect", name)
-        self.assertEqual(res.returncode, 0, res.stderr)
-        return json.loads(res.stdout)[0]["State"]
-
+class WithContainers(Lifecycle):
     def ps(self, *args):
         res = contain("ps", "--format", "{{.Names}}", *args)
         self.assertEqual(res.returncode, 0, res.stderr)
@@ -266,13 +247,14 @@ class SeveralNamesTest(WithContainers):
         self.assertEqual(res.returncode, 1)
         self.assertEqual(res.stdout, "pc-s1\n")
         self.assertEqual(res.stderr, "contain: No such container: nosuch\n")
-        self.assertEqual(self.state("pc-s1")["Status"], "exited")
+        self.wait_until(lambda: self.state_of("pc-s1")["Status"] == "exited",
+                        what="pc-s1 killed")   # a kill is not waited for, as in Docker
         res = contain("stop", "-t", "1", "nosuch", "pc-s2")
         self.assertEqual((res.returncode, res.stdout), (1, "pc-s2\n"), res.stderr)
-        self.assertEqual(self.state("pc-s2")["Status"], "exited")
+        self.assertEqual(self.state_of("pc-s2")["Status"], "exited")
         res = contain("start", "nosuch", "pc-s1")
         self.assertEqual((res.returncode, res.stdout), (1, "pc-s1\n"), res.stderr)
-        self.assertEqual(self.state("pc-s1")["Status"], "running")
+        self.assertEqual(self.state_of("pc-s1")["Status"], "running")
         contain("kill", "pc-s1")
         res = contain("wait", "nosuch", "pc-s1")
         self.assertEqual((res.returncode, res.stdout), (1, "137\n"), res.stderr)
@@ -328,11 +310,11 @@ class PsTest(WithContainers):
         self.assertEqual(res.returncode, 0, res.stderr)
         self.assertEqual(contain("inspect", "-f", "{{.Id}}", "pc-new").stdout.strip(), cid)
         self.assertEqual(contain("inspect", "pc-old").returncode, 125)
-        self.assertEqual(self.state("pc-new")["Status"], "running")
+        self.assertEqual(self.state_of("pc-new")["Status"], "running")
 
     def test_top(self):
         self.run_d("pc-top", "sleep", "100")
-        pid = self.state("pc-top")["Pid"]
+        pid = self.state_of("pc-top")["Pid"]
         res = contain("top", "pc-top")
         self.assertEqual(res.returncode, 0, res.stderr)
         header, *rows = res.stdout.splitlines()
