@@ -18,7 +18,7 @@ from tests.support import contain, requires_root
 from tests.test_lifecycle import Lifecycle
 
 from contain.engine import cli, flags, views
-from contain.errors import ContainError, UsageError
+from contain.errors import UsageError
 
 NET = ("--network", "none")
 
