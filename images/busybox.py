@@ -275,7 +275,18 @@ def shared_objects(binaries):
     return sorted(found)
 
 
+def main(argv):
+    """images/busybox.py DEST: build; -h/--help: the usage; anything else that
+    looks like an option is refused (it would become a directory's name)."""
+    if argv in (["-h"], ["--help"]):
+        print(__doc__.strip())
+        return 0
+    if len(argv) != 1 or argv[0].startswith("-"):
+        print(f"usage: {os.path.basename(sys.argv[0])} DEST (see --help)", file=sys.stderr)
+        return 2
+    build(argv[0])
+    return 0
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        raise SystemExit(__doc__)
-    build(sys.argv[1])
+    sys.exit(main(sys.argv[1:]))

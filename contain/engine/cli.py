@@ -15,10 +15,28 @@ from ..errors import EXIT_RUNTIME, ContainError, UsageError
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but bad usage is a one-line error with exit code 125."""
+    """argparse, but bad usage is a one-line error with exit code 125, and no
+    abbreviated options (Docker accepts none: `--priv` is not `--privileged`)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
-        raise UsageError(f"{self.prog}: {message} (see --help)")
+        # main() prints "contain: "; a subcommand's name follows it
+        command = self.prog.partition(" ")[2]
+        raise UsageError(f"{command + ': ' if command else ''}{message} "
+                         f"(see '{self.prog} --help')")
+
+    def parse_args(self, args=None, namespace=None):
+        # argparse reports a subcommand's unknown flag as the top level's
+        ns, extra = self.parse_known_args(args, namespace)
+        if extra:
+            words = [w for w in (self.prog.partition(" ")[2], getattr(ns, "command", None)) if w]
+            where = " ".join(words)
+            raise UsageError(f"{where + ': ' if where else ''}unknown flag or argument: "
+                             f"{' '.join(extra)} (see '{' '.join(['contain', *words])} --help')")
+        return ns
 
     def add_argument(self, *args, **kwargs):
         # argparse makes a help formatter for every argument only to check its
@@ -57,60 +75,101 @@ def add_container_options(p):
                    help="root filesystem: a directory or a .tar/.tar.gz (instead of IMAGE)")
     p.add_argument("--name", help="assign a name to the container")
     p.add_argument("-h", "--hostname", help="container host name (default: short id)")
-    p.add_argument("-e", "--env", action="append", default=[], metavar="KEY[=VAL]")
-    p.add_argument("--env-file", action="append", default=[], metavar="FILE")
-    p.add_argument("-w", "--workdir", metavar="DIR")
-    p.add_argument("-u", "--user", metavar="USER[:GROUP]")
+    p.add_argument("-e", "--env", action="append", default=[], metavar="KEY[=VAL]",
+                   help="set an environment variable (KEY alone: the host's value)")
+    p.add_argument("--env-file", action="append", default=[], metavar="FILE",
+                   help="read KEY=VAL lines from FILE")
+    p.add_argument("-w", "--workdir", metavar="DIR", help="working directory of the command")
+    p.add_argument("-u", "--user", metavar="USER[:GROUP]",
+                   help="user and group, as names or numbers (default: the image's)")
     p.add_argument("--entrypoint", metavar="CMD", help="override the image's ENTRYPOINT")
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
-    p.add_argument("-l", "--label", action="append", default=[], metavar="KEY=VAL")
+    p.add_argument("-l", "--label", action="append", default=[], metavar="KEY=VAL",
+                   help="set a label on the container")
     p.add_argument("--read-only", action="store_true", help="mount the root filesystem read-only")
     p.add_argument("-v", "--volume", action="append", default=[], nargs="?", const=None,
                    metavar="SRC:DST[:OPTS]",
                    help="bind mount a host path; a bare -v (followed by another flag) "
                         "means --verbose")
-    p.add_argument("--tmpfs", action="append", default=[], metavar="PATH[:OPTS]")
+    p.add_argument("--tmpfs", action="append", default=[], metavar="PATH[:OPTS]",
+                   help="mount a tmpfs (options: size=, mode=, ro, exec...)")
     p.add_argument("--init", action="store_true", help="run a tiny init as PID 1")
     p.add_argument("--restart", default="no", metavar="POLICY",
                    help="no | on-failure[:N] | always | unless-stopped")
-    p.add_argument("--stop-signal", metavar="SIGNAL")
-    p.add_argument("--stop-timeout", type=int, metavar="SECONDS")
-    p.add_argument("--log-opt", action="append", default=[], metavar="KEY=VAL")
-    p.add_argument("--cgroup-parent", metavar="NAME")
-    # resources (contain.cgroups parses the values)
-    p.add_argument("-m", "--memory")
-    p.add_argument("--memory-reservation")
-    p.add_argument("--memory-swap")
-    p.add_argument("--cpus")
-    p.add_argument("--cpu-period", type=int)
-    p.add_argument("--cpu-quota", type=int)
-    p.add_argument("-c", "--cpu-shares", type=int)
-    p.add_argument("--cpuset-cpus")
-    p.add_argument("--cpuset-mems")
-    p.add_argument("--pids-limit", "--pids", type=int, dest="pids_limit")
-    p.add_argument("--blkio-weight", type=int)
-    for flag in ("--device-read-bps", "--device-write-bps",
-                 "--device-read-iops", "--device-write-iops"):
-        p.add_argument(flag, action="append", default=[], metavar="PATH:RATE")
+    p.add_argument("--stop-signal", metavar="SIGNAL",
+                   help="signal that stops the container (default: SIGTERM)")
+    p.add_argument("--stop-timeout", type=int, metavar="SECONDS",
+                   help="seconds `stop` waits before SIGKILL (default 10)")
+    p.add_argument("--log-opt", action="append", default=[], metavar="KEY=VAL",
+                   help="max-size=SIZE, max-file=N (log rotation)")
+    p.add_argument("--cgroup-parent", metavar="NAME",
+                   help="the cgroup the container's cgroup is made in")
+    add_resource_options(p, run=True)
     # network
     p.add_argument("--network", "--net", default=None, metavar="MODE",
                    help="bridge (default) | none | host | container:NAME | NETWORK")
-    p.add_argument("-p", "--publish", action="append", default=[],
-                   metavar="[IP:]HOSTPORT:PORT[/PROTO]")
-    p.add_argument("-P", "--publish-all", action="store_true")
-    p.add_argument("--ip", metavar="ADDRESS")
-    p.add_argument("--dns", action="append", default=[])
-    p.add_argument("--dns-search", action="append", default=[])
-    p.add_argument("--add-host", action="append", default=[], metavar="HOST:IP")
+    p.add_argument("-p", "--publish", "--port", action="append", default=[],
+                   metavar="[IP:]HOSTPORT:PORT[/PROTO]",
+                   help="publish a container port on the host (--port: the same)")
+    p.add_argument("-P", "--publish-all", action="store_true",
+                   help="publish every port the image exposes on a free host port")
+    p.add_argument("--ip", metavar="ADDRESS", help="the container's address on its network")
+    p.add_argument("--dns", action="append", default=[], metavar="ADDRESS",
+                   help="a name server for /etc/resolv.conf")
+    p.add_argument("--dns-search", action="append", default=[], metavar="DOMAIN",
+                   help="a search domain for /etc/resolv.conf")
+    p.add_argument("--add-host", action="append", default=[], metavar="HOST:IP",
+                   help="add a line to /etc/hosts")
     # security
-    p.add_argument("--cap-add", action="append", default=[])
-    p.add_argument("--cap-drop", action="append", default=[])
-    p.add_argument("--privileged", action="store_true")
-    p.add_argument("--security-opt", action="append", default=[])
-    p.add_argument("--userns", metavar="MODE")
-    p.add_argument("args", nargs=argparse.REMAINDER, metavar="IMAGE [COMMAND...]")
+    p.add_argument("--cap-add", action="append", default=[], metavar="CAP",
+                   help="add a capability (ALL: every one)")
+    p.add_argument("--cap-drop", action="append", default=[], metavar="CAP",
+                   help="drop a capability (ALL: every one)")
+    p.add_argument("--privileged", action="store_true",
+                   help="every capability and device, no seccomp, no masked paths")
+    p.add_argument("--security-opt", action="append", default=[], metavar="OPT",
+                   help="no-new-privileges, seccomp=unconfined|PROFILE.json, "
+                        "systempaths=unconfined")
+    p.add_argument("--userns", metavar="MODE",
+                   help="auto[:size=N]: a user namespace with a private id range")
+    p.add_argument("args", nargs=argparse.REMAINDER, metavar="IMAGE [COMMAND...]",
+                   help="the image and the command (or, with --rootfs, the command)")
+
+
+def add_resource_options(p, run=False):
+    """The cgroup limit flags of run/create (run=True: typed, with --cpu)
+    and of update (strings: contain.core.cgroups parses every value)."""
+    number = int if run else None
+    p.add_argument("-m", "--memory", metavar="BYTES", help="memory limit (e.g. 64m, 1g)")
+    p.add_argument("--memory-reservation", metavar="BYTES",
+                   help="memory soft limit (memory.low / soft_limit_in_bytes)")
+    p.add_argument("--memory-swap", metavar="BYTES",
+                   help="memory plus swap limit; -1: unlimited swap")
+    p.add_argument("--cpus", metavar="N", help="number of CPUs (e.g. 0.5)")
+    p.add_argument("--cpu-period", type=number, metavar="MICROSECONDS",
+                   help="CFS period (default 100000)")
+    p.add_argument("--cpu-quota", type=number, metavar="MICROSECONDS",
+                   help="CFS quota per period")
+    if run:
+        p.add_argument("--cpu", type=int, metavar="MICROSECONDS",
+                       help="CPU quota per 100 ms period: --cpu 50000 is half a CPU "
+                            "(= --cpu-quota 50000 --cpu-period 100000)")
+    p.add_argument("-c", "--cpu-shares", type=number, metavar="WEIGHT",
+                   help="relative CPU weight (default 1024)")
+    p.add_argument("--cpuset-cpus", metavar="LIST", help="CPUs to run on (e.g. 0-2,4)")
+    p.add_argument("--cpuset-mems", metavar="LIST", help="memory nodes to use (e.g. 0)")
+    p.add_argument("--pids-limit", "--pids", type=number, dest="pids_limit", metavar="N",
+                   help="maximum number of processes (--pids: the same)")
+    p.add_argument("--blkio-weight", type=number, metavar="WEIGHT",
+                   help="relative block I/O weight, 10 to 1000")
+    if run:
+        for flag in ("--device-read-bps", "--device-write-bps",
+                     "--device-read-iops", "--device-write-iops"):
+            what = "bytes" if flag.endswith("bps") else "I/O operations"
+            p.add_argument(flag, action="append", default=[], metavar="PATH:RATE",
+                           help=f"limit {flag.split('-')[3]} {what} per second on a disk")
 
 
 def verbose_from(ns):
@@ -168,7 +227,7 @@ def config_from(ns):
         cfg["argv"] = args
     else:
         if not args:
-            raise UsageError('"run" requires at least 1 argument: IMAGE [COMMAND] [ARG...] '
+            raise UsageError(f'"{getattr(ns, "command", "run")}" requires at least 1 argument: IMAGE [COMMAND] [ARG...] '
                              "(or --rootfs PATH COMMAND...)")
         cfg["image"], cfg["argv"] = args[0], args[1:]
     return cfg
@@ -206,64 +265,119 @@ def cmd_run(ns, store, log):
 
 def cmd_create(ns, store, log):
     from . import runtime
+    options_after_image(ns)
     c = runtime.create_container(store, config_from(ns), log)
     print(c.id)
     return 0
 
 
-def cmd_start(ns, store, log):
-    from . import runtime
+def options_after_image(ns):
+    """`create IMAGE --name N --memory M ...`: the older projects' order.
+
+    When every word after IMAGE is a run/create option (and nothing is left
+    for a command), they are read as options; otherwise they are the command,
+    as in Docker (an image's ENTRYPOINT may take `--flags`)."""
+    image, tail = ns.args[:1], list(ns.args[1:])
+    if not tail or not tail[0].startswith("--") or tail[0] in ("--", "--help"):
+        return
+    try:
+        again = ns.parser.parse_args(tail, namespace=argparse.Namespace(**vars(ns)))
+    except ContainError:
+        return
+    if not again.args:
+        vars(ns).update(vars(again))
+        ns.args = image
+
+
+def for_each(refs, action):
+    """Docker's rule for commands over several names: do every one, print a
+    line per failure, exit 1 if any failed (a bad flag value fails first)."""
     code = 0
-    for ref in ns.containers:
-        result = runtime.start(store, ref, attach=ns.attach, log=log)
-        if ns.attach:
-            code = result
-        else:
-            print(ref)
-    return code
-
-
-def cmd_stop(ns, store, log):
-    from . import runtime
-    for ref in ns.containers:
-        runtime.stop(store, ref, ns.time, log)
-        print(ref)
-    return 0
-
-
-def cmd_kill(ns, store, log):
-    from . import runtime
-    for ref in ns.containers:
-        runtime.kill(store, ref, spec.parse_signal(ns.signal))
-        print(ref)
-    return 0
-
-
-def cmd_rm(ns, store, log):
-    from . import runtime
-    code = 0
-    for ref in ns.containers:
+    for ref in refs:
         try:
-            runtime.remove(store, ref, force=ns.force, log=log)
-            print(ref)
+            action(ref)
+        except UsageError:
+            raise
         except ContainError as e:
-            print(f"Error response from daemon: {e}", file=sys.stderr)
+            print(f"contain: {e}", file=sys.stderr)
             code = 1
     return code
 
 
+def cmd_start(ns, store, log):
+    from . import runtime
+    if ns.attach:
+        if len(ns.containers) > 1:
+            raise UsageError("you cannot start and attach multiple containers at once")
+        return runtime.start(store, ns.containers[0], attach=True, log=log)
+
+    def start(ref):
+        runtime.start(store, ref, attach=False, log=log)
+        print(ref)
+    return for_each(ns.containers, start)
+
+
+def cmd_stop(ns, store, log):
+    from . import runtime
+
+    def stop(ref):
+        runtime.stop(store, ref, ns.time, log)
+        print(ref)
+    return for_each(ns.containers, stop)
+
+
+def cmd_kill(ns, store, log):
+    from . import runtime
+    sig = spec.parse_signal(ns.signal)
+
+    def kill(ref):
+        runtime.kill(store, ref, sig)
+        print(ref)
+    return for_each(ns.containers, kill)
+
+
+def cmd_rm(ns, store, log):
+    from . import runtime
+
+    def remove(ref):
+        runtime.remove(store, ref, force=ns.force, log=log)
+        print(ref)
+    return for_each(ns.containers, remove)
+
+
 def cmd_wait(ns, store, log):
     from . import runtime
-    for ref in ns.containers:
-        print(runtime.wait(store, ref))
-    return 0
+    return for_each(ns.containers, lambda ref: print(runtime.wait(store, ref), flush=True))
 
 
 def cmd_ps(ns, store, log):
     from . import views
     print(views.ps(store, all=ns.all, quiet=ns.quiet, no_trunc=ns.no_trunc,
-                   fmt=ns.format), end="")
+                   fmt=ns.format, filters=ns.filter, tags=_image_store(store).tags()),
+          end="")
     return 0
+
+
+def cmd_rename(ns, store, log):
+    store.rename(ns.container, ns.new_name)
+    return 0
+
+
+def cmd_top(ns, store, log):
+    from . import resources
+    print(resources.top(store, ns.container, ns.ps_options), end="")
+    return 0
+
+
+def cmd_version(ns, store, log):
+    print(version_text())
+    return 0
+
+
+def version_text():
+    from .. import __version__
+    return (f"contain version {__version__} (Python {sys.version.split()[0]}, "
+            f"Linux {os.uname().release})")
 
 
 def cmd_logs(ns, store, log):
@@ -300,6 +414,8 @@ def build_parser(argv=None):
     p.add_argument("--root", help="state directory (default $CONTAIN_ROOT or /var/lib/contain)")
     p.add_argument("--verbose", action="store_true", dest="global_verbose",
                    help="explain each step on stderr")
+    p.add_argument("--version", action="version", version=version_text(),
+                   help="print the version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     wanted = _command_in(argv)
     for name, (helptext, build) in COMMANDS.items():
@@ -326,74 +442,100 @@ def _build_run(sp, detach=True):
         sp.add_argument("-d", "--detach", action="store_true",
                         help="run in the background and print the id")
     add_container_options(sp)
-    sp.set_defaults(func=cmd_run if detach else cmd_create)
+    sp.set_defaults(func=cmd_run if detach else cmd_create, parser=sp)
 
 
 def _build_start(sp):
-    sp.add_argument("-a", "--attach", action="store_true")
-    sp.add_argument("-i", "--interactive", action="store_true")
-    sp.add_argument("containers", nargs="+")
+    sp.add_argument("-a", "--attach", action="store_true",
+                    help="follow the output and return the exit code")
+    sp.add_argument("-i", "--interactive", action="store_true", help="(accepted for Docker)")
+    sp.add_argument("containers", nargs="+", metavar="CONTAINER")
     sp.set_defaults(func=cmd_start)
 
 
 def _build_stop(sp):
     sp.add_argument("-t", "--time", type=int, default=None, help="seconds before SIGKILL")
-    sp.add_argument("containers", nargs="+")
+    sp.add_argument("containers", nargs="+", metavar="CONTAINER")
     sp.set_defaults(func=cmd_stop)
 
 
 def _build_kill(sp):
-    sp.add_argument("-s", "--signal", default="KILL")
-    sp.add_argument("containers", nargs="+")
+    sp.add_argument("-s", "--signal", default="KILL", help="signal to send (default KILL)")
+    sp.add_argument("containers", nargs="+", metavar="CONTAINER")
     sp.set_defaults(func=cmd_kill)
 
 
 def _build_rm(sp):
-    sp.add_argument("-f", "--force", action="store_true")
-    sp.add_argument("containers", nargs="+")
+    sp.add_argument("-f", "--force", action="store_true", help="kill a running container first")
+    sp.add_argument("containers", nargs="+", metavar="CONTAINER")
     sp.set_defaults(func=cmd_rm)
 
 
 def _build_wait(sp):
-    sp.add_argument("containers", nargs="+")
+    sp.add_argument("containers", nargs="+", metavar="CONTAINER")
     sp.set_defaults(func=cmd_wait)
 
 
-def _build_ps(sp):
-    sp.add_argument("-a", "--all", action="store_true")
-    sp.add_argument("-q", "--quiet", action="store_true")
-    sp.add_argument("--no-trunc", action="store_true")
-    sp.add_argument("--format")
+def _build_ps(sp, all_default=False):
+    sp.add_argument("-a", "--all", action="store_true", default=all_default,
+                    help="show every container (default: running ones)")
+    sp.add_argument("-q", "--quiet", action="store_true", help="only container IDs")
+    sp.add_argument("--no-trunc", action="store_true", help="full IDs and commands")
+    sp.add_argument("--format", help="table, json or a template such as "
+                                     "'{{.ID}} {{.Names}} {{.Status}}'")
+    sp.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
+                    help="name=, id=, status=, label=KEY[=VALUE], exited=CODE, ancestor=IMAGE")
     sp.set_defaults(func=cmd_ps)
 
 
 def _build_logs(sp):
-    sp.add_argument("-f", "--follow", action="store_true")
-    sp.add_argument("-n", "--tail", type=_tail)
-    sp.add_argument("-t", "--timestamps", action="store_true")
-    sp.add_argument("--since")
+    sp.add_argument("-f", "--follow", action="store_true", help="keep printing new output")
+    sp.add_argument("-n", "--tail", type=_tail, help="only the last N lines (or all)")
+    sp.add_argument("-t", "--timestamps", action="store_true", help="show timestamps")
+    sp.add_argument("--since", help="only output since a time (RFC 3339, or 10m, 1h...)")
     sp.add_argument("container")
     sp.set_defaults(func=cmd_logs)
 
 
 def _build_inspect(sp):
-    sp.add_argument("-f", "--format")
-    sp.add_argument("containers", nargs="+")
+    sp.add_argument("-f", "--format", help="a template such as '{{.State.Status}}'")
+    sp.add_argument("containers", nargs="+", metavar="CONTAINER")
     sp.set_defaults(func=cmd_inspect)
 
 
 def _build_exec(sp):
-    sp.add_argument("-i", "--interactive", action="store_true")
-    sp.add_argument("-t", "--tty", action="store_true")
-    sp.add_argument("-d", "--detach", action="store_true")
-    sp.add_argument("-e", "--env", action="append", default=[])
-    sp.add_argument("--env-file", action="append", default=[])
-    sp.add_argument("-w", "--workdir")
-    sp.add_argument("-u", "--user")
-    sp.add_argument("--privileged", action="store_true")
+    sp.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
+    sp.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
+    sp.add_argument("-d", "--detach", action="store_true", help="run in the background")
+    sp.add_argument("-e", "--env", action="append", default=[], metavar="KEY[=VAL]",
+                    help="set an environment variable")
+    sp.add_argument("--env-file", action="append", default=[], metavar="FILE",
+                    help="read KEY=VAL lines from FILE")
+    sp.add_argument("-w", "--workdir", metavar="DIR", help="working directory of the command")
+    sp.add_argument("-u", "--user", metavar="USER[:GROUP]", help="user and group")
+    sp.add_argument("--privileged", action="store_true", help="every capability, no seccomp")
     sp.add_argument("container")
-    sp.add_argument("command", nargs=argparse.REMAINDER)
+    sp.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND [ARG...]",
+                    help="the command to run")
     sp.set_defaults(func=cmd_exec)
+
+
+def _build_rename(sp):
+    sp.add_argument("container", metavar="CONTAINER")
+    sp.add_argument("new_name", metavar="NEW_NAME")
+    sp.set_defaults(func=cmd_rename)
+
+
+def _build_top(sp):
+    sp.add_argument("container", metavar="CONTAINER")
+    sp.add_argument("ps_options", nargs=argparse.REMAINDER, metavar="[ps OPTIONS]",
+                    help="-ef (default), or -o/-eo FIELD,... with pid, ppid, user, uid, "
+                         "stat, rss, vsz, time, etime, comm, args")
+    sp.set_defaults(func=cmd_top)
+
+
+def _build_version(sp):
+    sp.set_defaults(func=cmd_version, needs_root=False)
 
 
 # ---- image commands
@@ -431,14 +573,18 @@ def cmd_import(ns, store, log):
 def cmd_images(ns, store, log):
     from . import views
     from .images import image_rows
-    images = _image_store(store).list()
+    flt = views.parse_filters(ns.filter, views.IMAGE_FILTERS)
+    images = [i for i in _image_store(store).list() if views.image_matches(i, flt)]
+    rows = image_rows(images, ns.no_trunc, match=ns.reference)
+    if "reference" in flt:
+        rows = [r for r in rows if views.row_matches_reference(r, flt["reference"])]
+        images = [i for i in images if any(r["ID"] in (i.id, i.short_id) for r in rows)]
     if ns.quiet:
         ids = [i.id if ns.no_trunc else i.short_id for i in images]
         print("".join(i + "\n" for i in ids), end="")
         return 0
-    rows = image_rows(images, ns.no_trunc, match=ns.reference)
-    if ns.format:
-        print(views.render_template(ns.format, rows), end="")
+    if ns.format and ns.format != "table":
+        print(views.render_template(ns.format, rows, views.IMAGE_FIELDS), end="")
         return 0
     print(views.table((("REPOSITORY", "Repository"), ("TAG", "Tag"), ("IMAGE ID", "ID"),
                        ("CREATED", "CreatedSince"), ("SIZE", "Size")), rows), end="")
@@ -446,17 +592,12 @@ def cmd_images(ns, store, log):
 
 
 def cmd_rmi(ns, store, log):
-    images, code = _image_store(store), 0
-    for ref in ns.images:
-        try:
-            for line in images.remove(ref, force=ns.force, in_use=_image_in_use(store)):
-                print(line)
-        except UsageError:
-            raise
-        except ContainError as e:
-            print(f"Error response from daemon: {e}", file=sys.stderr)
-            code = 1
-    return code
+    images = _image_store(store)
+
+    def remove(ref):
+        for line in images.remove(ref, force=ns.force, in_use=_image_in_use(store)):
+            print(line)
+    return for_each(ns.images, remove)
 
 
 def cmd_tag(ns, store, log):
@@ -509,7 +650,7 @@ def _build_import(sp):
                     help="apply a Dockerfile instruction: CMD, ENTRYPOINT, ENV, EXPOSE, "
                          "LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR")
     sp.add_argument("-m", "--message", help="a commit message for the image's history")
-    sp.add_argument("-v", "--verbose", action="store_true")
+    sp.add_argument("-v", "--verbose", action="store_true", help="say what is done")
     sp.add_argument("file", metavar="FILE|-")
     sp.add_argument("reference", nargs="?", metavar="REPOSITORY[:TAG]")
     sp.set_defaults(func=cmd_import)
@@ -518,8 +659,10 @@ def _build_import(sp):
 def _build_images(sp):
     sp.add_argument("-a", "--all", action="store_true", help="(accepted for Docker)")
     sp.add_argument("-q", "--quiet", action="store_true", help="only image IDs")
-    sp.add_argument("--no-trunc", action="store_true")
+    sp.add_argument("--no-trunc", action="store_true", help="full image IDs")
     sp.add_argument("--format", help="a Go-template subset, e.g. '{{.Repository}}:{{.Tag}}'")
+    sp.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
+                    help="reference=PATTERN, dangling=true|false, label=KEY[=VALUE]")
     sp.add_argument("reference", nargs="?", metavar="REPOSITORY[:TAG]")
     sp.set_defaults(func=cmd_images)
 
@@ -544,7 +687,7 @@ def _build_save(sp):
 
 
 def _build_image_inspect(sp):
-    sp.add_argument("-f", "--format")
+    sp.add_argument("-f", "--format", help="a template such as '{{.Config.Cmd}}'")
     sp.add_argument("images", nargs="+")
     sp.set_defaults(func=cmd_image_inspect)
 
@@ -589,17 +732,10 @@ def cmd_update(ns, store, log):
     changes = resources.changes_from_flags(ns)
     if not changes:
         raise UsageError("You must provide one or more flags when using this command.")
-    code = 0
-    for ref in ns.containers:
-        try:
-            resources.update_container(store, ref, changes, log)
-            print(ref)
-        except UsageError:
-            raise
-        except ContainError as e:
-            print(f"Error response from daemon: {e}", file=sys.stderr)
-            code = 1
-    return code
+    def update(ref):
+        resources.update_container(store, ref, changes, log)
+        print(ref)
+    return for_each(ns.containers, update)
 
 
 def cmd_info(ns, store, log):
@@ -621,25 +757,15 @@ def _build_stats(sp):
     sp.add_argument("-a", "--all", action="store_true",
                     help="show all containers (default: running ones)")
     sp.add_argument("--no-stream", action="store_true", help="print one sample and exit")
-    sp.add_argument("--no-trunc", action="store_true")
+    sp.add_argument("--no-trunc", action="store_true", help="full container IDs")
     sp.add_argument("--format", help="table (default) or json")
     sp.add_argument("containers", nargs="*")
     sp.set_defaults(func=cmd_stats)
 
 
 def _build_update(sp):
-    sp.add_argument("-m", "--memory")
-    sp.add_argument("--memory-reservation")
-    sp.add_argument("--memory-swap")
-    sp.add_argument("--cpus")
-    sp.add_argument("--cpu-period")
-    sp.add_argument("--cpu-quota")
-    sp.add_argument("-c", "--cpu-shares")
-    sp.add_argument("--cpuset-cpus")
-    sp.add_argument("--cpuset-mems")
-    sp.add_argument("--pids-limit")
-    sp.add_argument("--blkio-weight")
-    sp.add_argument("containers", nargs="+")
+    add_resource_options(sp)
+    sp.add_argument("containers", nargs="+", metavar="CONTAINER")
     sp.set_defaults(func=cmd_update)
 
 
@@ -693,15 +819,12 @@ def cmd_network_inspect(ns, store, log):
 
 def cmd_network_rm(ns, store, log):
     from . import network
-    nets, code = network.NetworkStore(store.root), 0
-    for name in ns.networks:
-        try:
-            nets.remove(name)
-            print(name)
-        except ContainError as e:
-            print(f"Error response from daemon: {e}", file=sys.stderr)
-            code = 1
-    return code
+    nets = network.NetworkStore(store.root)
+
+    def remove(name):
+        nets.remove(name)
+        print(name)
+    return for_each(ns.networks, remove)
 
 
 def cmd_network_prune(ns, store, log):
@@ -726,17 +849,18 @@ def _build_network(sp):
     sub = sp.add_subparsers(dest="network_command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
     p = sub.add_parser("create", help="create a bridge network")
-    p.add_argument("-d", "--driver", default="bridge")
+    p.add_argument("-d", "--driver", default="bridge", help="bridge (the only driver)")
     p.add_argument("--subnet", help="e.g. 10.89.5.0/24 (default: the next free 10.89.N.0/24)")
     p.add_argument("--gateway", help="default: the subnet's first address")
     p.add_argument("-o", "--opt", action="append", default=[], metavar="KEY=VALUE",
                    help="com.docker.network.bridge.name, com.docker.network.driver.mtu")
-    p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
+                   help="set a label on the network")
     p.add_argument("name")
     p.set_defaults(func=cmd_network_create)
     p = sub.add_parser("ls", aliases=["list"], help="list networks")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="only network IDs")
+    p.add_argument("--no-trunc", action="store_true", help="full network IDs")
     p.set_defaults(func=cmd_network_ls)
     p = sub.add_parser("inspect", help="show networks as JSON")
     p.add_argument("networks", nargs="+")
@@ -773,6 +897,10 @@ COMMANDS = {
     "logs": ("show a container's output", _build_logs),
     "inspect": ("show containers as JSON", _build_inspect),
     "exec": ("run a command in a running container", _build_exec),
+    "rename": ("rename a container", _build_rename),
+    "top": ("show a container's processes", _build_top),
+    "version": ("show the version", _build_version),
+    "list": ("list every container (the same as ps -a)", lambda sp: _build_ps(sp, True)),
     **RESOURCE_COMMANDS,
     **NETWORK_COMMANDS,
     **IMAGE_COMMANDS,
@@ -793,9 +921,9 @@ def main(argv=None):
     try:
         ns = build_parser(argv).parse_args(argv)
         if not getattr(ns, "func", None):
-            build_parser().print_help()
-            return EXIT_RUNTIME
-        if os.geteuid() != 0:
+            build_parser().print_help()  # bare `contain`, as bare `docker`
+            return 0
+        if getattr(ns, "needs_root", True) and os.geteuid() != 0:
             raise ContainError("must be run as root (namespaces, mounts and cgroups need it)")
         from .runtime import verbose_logger
         from .state import Store

@@ -65,8 +65,11 @@ def parse_restart(value):
     if name not in ("no", "on-failure", "always", "unless-stopped"):
         raise UsageError(f"invalid restart policy: {value} "
                          "(use no, on-failure[:max-retries], always or unless-stopped)")
-    if count and (name != "on-failure" or not count.isdigit()):
+    if count and name != "on-failure":
         raise UsageError(f"invalid restart policy: {value}: only on-failure takes a count")
+    if count and not count.isdigit():
+        raise UsageError(f"invalid restart policy: {value}: the maximum retry count "
+                         "must be a non-negative integer")
     return {"name": name, "max": int(count) if count else 0}
 
 
@@ -79,7 +82,7 @@ def parse_log_opts(opts):
         if not eq:
             raise UsageError(f"invalid log option {item}: expected KEY=VALUE")
         if key == "max-size":
-            out["max_size"] = -1 if value == "-1" else parse_bytes(value)
+            out["max_size"] = -1 if value == "-1" else parse_bytes(value, "--log-opt max-size")
         elif key == "max-file":
             if not value.isdigit() or int(value) < 1:
                 raise UsageError(f"invalid log option max-file={value}: must be a positive integer")
@@ -148,24 +151,40 @@ def validate_argv(argv):
     return list(argv)
 
 
+LEGACY_CPU_PERIOD = 100000
+
+
+def legacy_cpu(quota, limits):
+    """--cpu N, the older projects' flag: N microseconds of CPU per 100 ms
+    (cpu.max "N 100000"), i.e. --cpu-quota N --cpu-period 100000."""
+    if quota is None:
+        return {}
+    if "cpu_quota" in limits or limits.get("cpu_period", LEGACY_CPU_PERIOD) != LEGACY_CPU_PERIOD:
+        raise UsageError("--cpu N means --cpu-quota N --cpu-period 100000: "
+                         "do not combine it with --cpu-quota or another --cpu-period")
+    return {"cpu_quota": quota, "cpu_period": LEGACY_CPU_PERIOD}
+
+
 def limits_from_args(ns):
     """The cgroup limits dict from run/create/update flags (None = unset)."""
     from ..core import cgroups
     limits = {}
     if getattr(ns, "memory", None):
-        limits["memory"] = cgroups.parse_bytes(ns.memory)
+        limits["memory"] = cgroups.parse_bytes(ns.memory, "--memory")
     if getattr(ns, "memory_reservation", None):
-        limits["memory_reservation"] = cgroups.parse_bytes(ns.memory_reservation)
+        limits["memory_reservation"] = cgroups.parse_bytes(ns.memory_reservation,
+                                                           "--memory-reservation")
     if getattr(ns, "memory_swap", None):
-        limits["memory_swap"] = -1 if ns.memory_swap == "-1" else cgroups.parse_bytes(ns.memory_swap)
+        limits["memory_swap"] = cgroups.parse_memory_swap(ns.memory_swap)
     if getattr(ns, "cpus", None):
         limits["nano_cpus"] = cgroups.parse_cpus(ns.cpus)
     for key in ("cpu_period", "cpu_quota", "cpu_shares", "pids_limit", "blkio_weight"):
         if getattr(ns, key, None) is not None:
             limits[key] = getattr(ns, key)
+    limits.update(legacy_cpu(getattr(ns, "cpu", None), limits))
     for key in ("cpuset_cpus", "cpuset_mems"):
         if getattr(ns, key, None):
-            limits[key] = cgroups.parse_cpuset(getattr(ns, key))
+            limits[key] = cgroups.parse_cpuset(getattr(ns, key), "--" + key.replace("_", "-"))
     for key in ("device_read_bps", "device_write_bps", "device_read_iops", "device_write_iops"):
         values = getattr(ns, key, None) or []
         if values:

@@ -168,7 +168,41 @@ def system_info(store):
     info["cpus"] = os.cpu_count()
     from ..core.cgroups import host_memory
     info["memory"] = host_memory()
+    info["storage"] = storage_info(store.root)
+    info["security"] = security_info(store.root)
     return info
+
+
+def _kernel_filesystems():
+    try:
+        with open("/proc/filesystems") as f:
+            return {line.split()[-1] for line in f if line.strip()}
+    except OSError:
+        return set()
+
+
+def storage_info(root):
+    """Where images and containers live and how a root is made."""
+    return {"driver": "overlay", "overlay_supported": "overlay" in _kernel_filesystems(),
+            "image_store": os.path.join(root, "images"),
+            "containers": os.path.join(root, "containers")}
+
+
+def security_info(root):
+    """The defaults every container gets unless its flags say otherwise."""
+    from ..core import seccomp, security
+    try:
+        arch = seccomp.native_arch()
+    except UsageError:
+        arch = None
+    try:
+        idmap = security.idmapped_mount_supported(root if os.path.isdir(root) else "/")
+    except OSError:
+        idmap = False
+    return {"seccomp": "builtin" if arch else "unavailable", "seccomp_arch": arch,
+            "capabilities": sorted(security.cap_name(n)[4:] for n in security.DEFAULT_CAPS),
+            "no_new_privileges": False,
+            "userns": os.path.exists("/proc/self/ns/user"), "idmapped_mounts": idmap}
 
 
 def info_text(info):
@@ -178,6 +212,157 @@ def info_text(info):
              f" Paused: {info['paused']}", f" Stopped: {info['stopped']}",
              f"Contain Root Dir: {info['state_root']}"]
     lines += info_lines(info)
+    lines += storage_lines(info["storage"]) + security_lines(info["security"])
     lines += [f"Kernel Version: {info['kernel']}", f"CPUs: {info['cpus']}",
               f"Total Memory: {bytes_size(info['memory'])}"]
     return "\n".join(lines)
+
+
+def storage_lines(st):
+    return [f"Storage Driver: {st['driver']}"
+            + ("" if st["overlay_supported"] else " (not in this kernel: images cannot run)"),
+            f" Image Store: {st['image_store']}", f" Containers: {st['containers']}"]
+
+
+def security_lines(sec):
+    seccomp = (f"   Profile: builtin (Docker's default allow-list, {sec['seccomp_arch']})"
+               if sec["seccomp_arch"] else "   Profile: none (no system call table here)")
+    return ["Security Options:", "  seccomp", seccomp,
+            f"  capabilities: {len(sec['capabilities'])} by default: "
+            + ", ".join(sec["capabilities"]),
+            "  no-new-privileges: " + ("on" if sec["no_new_privileges"] else
+                                       "off by default (--security-opt no-new-privileges)"),
+            "  userns: " + ("--userns=auto, idmapped mounts "
+                            + ("yes" if sec["idmapped_mounts"] else "no")
+                            if sec["userns"] else "not in this kernel")]
+
+
+# ---------------------------------------------------------------------- top
+# `contain top CONTAINER [ps OPTIONS]`: the processes of the container's
+# cgroup, read from the host's /proc (as `docker top` shows them: host pids,
+# host user names).  No `ps` is run: the fields are computed here.
+TOP_DEFAULT = ("uid", "pid", "ppid", "c", "stime", "tty", "time", "cmd")
+TOP_HEADERS = {"uid": "UID", "user": "USER", "pid": "PID", "ppid": "PPID", "c": "C",
+               "stime": "STIME", "tty": "TTY", "time": "TIME", "cmd": "CMD",
+               "args": "COMMAND", "command": "COMMAND", "comm": "COMMAND", "stat": "STAT",
+               "rss": "RSS", "vsz": "VSZ", "etime": "ELAPSED", "nlwp": "NLWP"}
+
+
+def top_fields(options):
+    """The columns asked for by ps-style options: none, -ef, -e -f (the
+    default: UID PID PPID C STIME TTY TIME CMD), or -o/-eo/o FIELD,..."""
+    opts = list(options)
+    if opts[:1] == ["--"]:
+        opts = opts[1:]
+    fields = None
+    while opts:
+        opt = opts.pop(0)
+        if opt in ("-e", "-f", "-ef", "-fe", "-A"):
+            continue
+        if opt in ("-o", "-eo", "o", "-Ao") and opts:
+            fields = [f.strip().lower() for f in opts.pop(0).split(",") if f.strip()]
+            unknown = [f for f in fields if f not in TOP_HEADERS]
+            if unknown or not fields:
+                raise UsageError(f"top: unsupported ps field {(unknown or [''])[0]!r} "
+                                 f"(supported: {', '.join(sorted(TOP_HEADERS))})")
+            continue
+        raise UsageError(f"top: unsupported ps option {opt!r} "
+                         "(supported: -ef, -e, -f, -o FIELD,...)")
+    return fields or list(TOP_DEFAULT)
+
+
+def top(store, ref, options=()):
+    """The table `contain top` prints for a running container."""
+    from ..errors import Conflict
+    from .views import table
+    fields = top_fields(options)
+    c = store.find(ref)
+    if not c.running:
+        raise Conflict(f"container {c.name} is not running")
+    cg = _cgroup(c)
+    procs = [p for p in (_proc(pid) for pid in sorted(cg.pids() if cg.exists() else []))
+             if p]
+    rows = [{f: _top_value(f, p) for f in fields} for p in procs]
+    return table([(TOP_HEADERS[f], f) for f in fields], rows)
+
+
+def _proc(pid):
+    """What /proc says of one process, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read()
+        with open(f"/proc/{pid}/status") as f:
+            uid = next(int(line.split()[1]) for line in f if line.startswith("Uid:"))
+    except (OSError, StopIteration, ValueError):
+        return None
+    comm = stat[stat.index("(") + 1:stat.rindex(")")]
+    rest = stat[stat.rindex(")") + 2:].split()   # rest[n - 3] is field n of proc(5)
+    args = [a.decode(errors="replace") for a in cmdline.split(b"\0") if a]
+    return {"pid": pid, "comm": comm, "state": rest[0], "ppid": int(rest[1]),
+            "tty_nr": int(rest[4]), "cpu_ticks": int(rest[11]) + int(rest[12]),
+            "nlwp": int(rest[17]), "start_ticks": int(rest[19]), "vsize": int(rest[20]),
+            "rss_pages": int(rest[21]), "uid": uid,
+            "args": " ".join(args) if args else f"[{comm}]"}
+
+
+def _top_value(field, p):
+    """One cell of `top` for process p (a _proc() dict), as ps prints it."""
+    tick = os.sysconf("SC_CLK_TCK")
+    if field in ("uid", "user"):
+        return _user_name(p["uid"])
+    if field in ("pid", "ppid", "nlwp"):
+        return p[field]
+    if field in ("cmd", "args", "command"):
+        return p["args"]
+    if field == "comm":
+        return p["comm"]
+    if field == "stat":
+        return p["state"]
+    if field == "rss":
+        return p["rss_pages"] * os.sysconf("SC_PAGE_SIZE") // 1024
+    if field == "vsz":
+        return p["vsize"] // 1024
+    if field == "tty":
+        return _tty_name(p["tty_nr"])
+    if field == "time":
+        return _clock(p["cpu_ticks"] // tick, days=True)
+    age = max(_uptime() - p["start_ticks"] / tick, 0)
+    if field == "etime":
+        return _clock(int(age), days=True)
+    if field == "c":
+        return int(100 * p["cpu_ticks"] / tick / age) if age else 0
+    started = time.localtime(time.time() - age)   # stime
+    if started[:3] == time.localtime()[:3]:
+        return time.strftime("%H:%M", started)
+    return time.strftime("%b%d", started)
+
+
+def _user_name(uid):
+    import pwd
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _tty_name(tty_nr):
+    major, minor = (tty_nr >> 8) & 0xfff, (tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00)
+    if 136 <= major <= 143:
+        return f"pts/{minor + (major - 136) * 256}"
+    if major == 4 and minor < 64:
+        return f"tty{minor}"
+    return "?" if not tty_nr else f"{major}:{minor}"
+
+
+def _clock(seconds, days=False):
+    d, rest = divmod(seconds, 86400)
+    h, rest = divmod(rest, 3600)
+    m, s = divmod(rest, 60)
+    return (f"{d}-" if d and days else "") + f"{h:02d}:{m:02d}:{s:02d}"
+
+
+def _uptime():
+    with open("/proc/uptime") as f:
+        return float(f.read().split()[0])

@@ -182,21 +182,40 @@ class Store:
     def create(self, config, state):
         """Make the record of a new container; the name is checked under the lock."""
         name = config["name"]
-        if not NAME_RE.match(name):
-            raise UsageError(f"Invalid container name ({name}), only "
-                             "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        check_name(name)
         with self.lock():
-            taken = self.names()
-            if name in taken:
-                raise Conflict(f'The container name "/{name}" is already in use by '
-                               f'container "{taken[name]}". You have to remove (or rename) '
-                               "that container to be able to reuse that name.")
+            self._name_free(name)
             d = self.container_dir(config["id"])
             os.makedirs(d, mode=0o700)
             write_json(os.path.join(d, "state.json"), state)
             # config.json last: a container only "exists" once both are there
             write_json(os.path.join(d, "config.json"), config)
         return Container(self, config["id"], config, state)
+
+    def _name_free(self, name):
+        """Refuse a name another container has (the caller holds the lock)."""
+        taken = self.names()
+        if name in taken:
+            raise Conflict(f'The container name "/{name}" is already in use by '
+                           f'container "{taken[name]}". You have to remove (or rename) '
+                           "that container to be able to reuse that name.")
+
+    def rename(self, ref, new_name):
+        """`contain rename`: a new name in the container's record, checked for
+        use under the store's lock (the container's lock keeps a concurrent
+        `update` from writing an older config.json over it)."""
+        check_name(new_name)
+        with self.lock():
+            c = self.find(ref)
+            if c.name == new_name:
+                raise Conflict(f"Renaming a container with the same name as its "
+                               f"current name: {new_name}")
+            self._name_free(new_name)
+            with self.container_lock(c.id):
+                c = self.load(c.id)
+                c.config["name"] = new_name
+                write_json(c.path("config.json"), c.config)
+        return c
 
     def delete(self, cid):
         """Remove a container's directory (the caller undid everything else).
@@ -216,6 +235,12 @@ class Store:
             return
         if os.path.exists(d):
             raise ContainError(f"removing {d}: directory not empty (is something mounted there?)")
+
+
+def check_name(name):
+    if not NAME_RE.match(name or ""):
+        raise UsageError(f"Invalid container name ({name}), only "
+                         "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
 
 
 def new_id():

@@ -9,6 +9,7 @@ import re
 import time
 
 from ..clock import parse_time
+from ..errors import ContainError
 
 
 def human_duration(seconds):
@@ -74,14 +75,15 @@ def ports_text(c):
     return ", ".join(out)
 
 
-def fields(c, no_trunc=True):
-    """The fields a --format template can use (Docker's names)."""
+def fields(c, no_trunc=True, tags=None):
+    """The fields a --format template can use (Docker's names).  tags: the
+    image store's tags (name -> image id), to tell a stale image name."""
     cmd = command_text(c)
     net = c.state.get("network") or {}
     return {
         "ID": c.id if no_trunc else c.id[:12],
         "Names": c.name,
-        "Image": c.config.get("image") or c.config.get("rootfs", {}).get("path", ""),
+        "Image": image_text(c.config, tags, no_trunc),
         "Command": json.dumps(cmd if no_trunc else _trunc(cmd, 20), ensure_ascii=False),
         "CreatedAt": c.config.get("created", ""),
         "RunningFor": _ago(c.config.get("created"), time.time()),
@@ -92,8 +94,48 @@ def fields(c, no_trunc=True):
         "IPAddress": net.get("ip", ""),
         "Networks": net.get("network", net.get("mode", "")),
         "Labels": ",".join(f"{k}={v}" for k, v in (c.config.get("labels") or {}).items()),
-        "ExitCode": c.exit_code,
+        "ExitCode": exit_code_shown(c),
     }
+
+
+PS_FIELDS = ("ID", "Names", "Image", "Command", "CreatedAt", "RunningFor", "Status", "State",
+             "Ports", "Pid", "IPAddress", "Networks", "Labels", "ExitCode")
+
+
+def exit_code_shown(c, status=None):
+    """The last exit code; 0 while the container runs (as Docker shows it),
+    not the 255 that Container.exit_code gives a started, unrecorded one."""
+    status = c.status if status is None else status
+    return 0 if status == "running" else c.exit_code
+
+
+def image_text(cfg, tags=None, no_trunc=False):
+    """The IMAGE column: the name the container was made from, or the image's
+    short id once that name points at another image (untagged, rebuilt), as
+    Docker shows it."""
+    name = cfg.get("image")
+    rootfs = cfg.get("rootfs") or {}
+    if not name:
+        return rootfs.get("path", "")
+    image_id = rootfs.get("image_id")
+    if tags is None or not image_id or _names_image(name, image_id, tags):
+        return name
+    return image_id if no_trunc else image_id.split(":", 1)[-1][:12]
+
+
+def _names_image(ref, image_id, tags):
+    """Does ref (a tag, or an id prefix) still name image_id?"""
+    from .refs import normalize
+    from ..errors import UsageError
+    hexid = image_id.split(":", 1)[-1]
+    bare = ref[7:] if ref.startswith("sha256:") else ref
+    if "@" in ref or (bare and hexid.startswith(bare)
+                      and not bare.strip("0123456789abcdef")):
+        return True  # a digest or an id always names the same image
+    try:
+        return tags.get(normalize(ref)) == image_id
+    except UsageError:
+        return False
 
 
 def _trunc(text, n):
@@ -105,18 +147,122 @@ COLUMNS = (("CONTAINER ID", "ID"), ("IMAGE", "Image"), ("COMMAND", "Command"),
            ("NAMES", "Names"))
 
 
-def ps(store, all=False, quiet=False, no_trunc=False, fmt=None):
+def ps(store, all=False, quiet=False, no_trunc=False, fmt=None, filters=(), tags=None):
+    """`contain ps`: the containers (running ones unless all, or a status
+    filter), filtered (Docker's --filter), as a table, ids, JSON or template.
+    tags: the image store's tags, to show a stale image name as an id."""
+    flt = parse_filters(filters, PS_FILTERS)
+    check_template(fmt, PS_FIELDS)
     rows = sorted(store.all(), key=lambda c: c.config.get("created", ""), reverse=True)
-    if not all:
+    if not all and "status" not in flt:
         rows = [c for c in rows if c.running]
+    rows = [c for c in rows if container_matches(c, flt, tags or {})]
     if quiet:
         return "".join((c.id if no_trunc else c.id[:12]) + "\n" for c in rows)
-    data = [fields(c, no_trunc) for c in rows]
+    data = [fields(c, no_trunc, tags) for c in rows]
     if fmt == "json":
         return "".join(json.dumps(d) + "\n" for d in data)
-    if fmt:
-        return render_template(fmt, data)
+    if fmt and fmt != "table":
+        return render_template(fmt, data, PS_FIELDS)
     return table(COLUMNS, data)
+
+
+# ----------------------------------------------------------------- filters
+PS_FILTERS = ("name", "id", "status", "label", "exited", "ancestor")
+IMAGE_FILTERS = ("reference", "dangling", "label")
+IMAGE_FIELDS = ("Repository", "Tag", "ID", "CreatedSince", "CreatedAt", "Size")
+STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+
+
+def parse_filters(items, allowed):
+    """--filter KEY=VALUE options -> {key: [values]}; a bad key or value is a
+    usage error (Docker: values of one key are alternatives, except label,
+    where every one must match)."""
+    from ..errors import UsageError
+    out = {}
+    for item in items or ():
+        key, eq, value = item.partition("=")
+        key = key.strip().lower()
+        if not eq:
+            raise UsageError(f"bad format of filter {item!r}: expected KEY=VALUE")
+        if key not in allowed:
+            raise UsageError(f"invalid filter {key!r} (supported: {', '.join(allowed)})")
+        if (key == "status" and value not in STATUSES
+                or key == "exited" and not value.lstrip("-").isdigit()
+                or key == "dangling" and value.lower() not in ("true", "false", "1", "0")):
+            raise UsageError(f"invalid filter '{key}={value}'")
+        if key in ("name", "id"):
+            _regex(key, value)
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def _regex(key, value):
+    from ..errors import UsageError
+    try:
+        return re.compile(value)
+    except re.error as e:
+        raise UsageError(f"invalid filter '{key}={value}': {e}") from None
+
+
+def _labels_match(labels, wanted):
+    """Every label=KEY or label=KEY=VALUE filter matches labels (a dict)."""
+    for item in wanted:
+        key, eq, value = item.partition("=")
+        if key not in labels or (eq and labels[key] != value):
+            return False
+    return True
+
+
+def container_matches(c, flt, tags):
+    """Does container c pass every ps filter in flt (parse_filters' dict)?"""
+    cfg = c.config
+    if "name" in flt and not any(_regex("name", v).search(c.name) for v in flt["name"]):
+        return False
+    if "id" in flt and not any(_regex("id", v).search(c.id) for v in flt["id"]):
+        return False
+    status = c.status
+    if "status" in flt and status not in flt["status"]:
+        return False
+    if "exited" in flt and (status not in ("exited", "dead")
+                            or str(c.exit_code) not in [str(int(v)) for v in flt["exited"]]):
+        return False
+    if "label" in flt and not _labels_match(cfg.get("labels") or {}, flt["label"]):
+        return False
+    if "ancestor" in flt and not any(_from_image(cfg, v, tags) for v in flt["ancestor"]):
+        return False
+    return True
+
+
+def _from_image(cfg, ref, tags):
+    """ancestor=REF: the container runs the image REF names now (a tag or an
+    id prefix; a digest reference is compared as the name given)."""
+    image_id = (cfg.get("rootfs") or {}).get("image_id")
+    if not image_id:
+        return False
+    if "@" in ref:
+        return cfg.get("image") == ref
+    return _names_image(ref, image_id, tags)
+
+
+def image_matches(image, flt):
+    """Does an Image pass the dangling= and label= filters of images --filter?"""
+    if "dangling" in flt:
+        want = flt["dangling"][-1].lower() in ("true", "1")
+        if want != (not image.refs):
+            return False
+    if "label" in flt:
+        return _labels_match(image.config.get("Labels") or {}, flt["label"])
+    return True
+
+
+def row_matches_reference(row, patterns):
+    """images --filter reference=PATTERN: a glob over NAME or NAME:TAG."""
+    import fnmatch
+    if row["Repository"] == "<none>":
+        return False
+    names = (row["Repository"], f"{row['Repository']}:{row['Tag']}")
+    return any(fnmatch.fnmatchcase(n, p) for p in patterns for n in names)
 
 
 def table(columns, data):
@@ -127,27 +273,95 @@ def table(columns, data):
     return "\n".join(lines) + "\n"
 
 
-_FIELD = re.compile(r"\{\{\s*(json\s+)?\.(\w*)\s*\}\}")
+# --------------------------------------------------------------- templates
+class TemplateError(ContainError):
+    """A --format template contain cannot parse or run (Docker exits 1)."""
+
+    exit_code = 1
 
 
-def render_template(fmt, data):
-    """A Go-template subset: {{.Field}}, {{json .}}, {{json .Field}}, 'table' prefix, \\t."""
+_ACTION = re.compile(r"\{\{(.*?)\}\}", re.S)
+_PIPELINE = re.compile(r"\s*(json\s+)?\.((?:[A-Za-z_]\w*)(?:\.[A-Za-z_]\w*)*)?\s*")
+
+
+def parse_template(fmt):
+    """A Go-template subset -> [literal, (json?, path), literal, ...]:
+    {{.Field}}, {{.A.B}}, {{json .Field}}, {{json .}}, {{.}}.  Anything else
+    is a TemplateError ('template parsing error: ...'), never output."""
+    pieces, pos = [], 0
+    for m in _ACTION.finditer(fmt):
+        pieces.append(fmt[pos:m.start()])
+        action = _PIPELINE.fullmatch(m.group(1))
+        if not action:
+            raise TemplateError(f"template parsing error: {m.group(0)}: contain knows "
+                                "only {{.Field}}, {{.Field.Sub}}, {{json .Field}} and "
+                                "{{json .}}")
+        pieces.append((bool(action.group(1)), action.group(2) or ""))
+        pos = m.end()
+    rest = fmt[pos:]
+    if "{{" in rest:
+        raise TemplateError(f"template parsing error: unclosed action in {fmt!r}")
+    pieces.append(rest)
+    return pieces
+
+
+def check_template(fmt, known):
+    """Refuse a bad ps/images --format before anything is printed."""
+    if not fmt or fmt in ("json", "table"):
+        return
+    text = fmt[6:] if fmt.startswith("table ") else fmt
+    for piece in parse_template(text):
+        if isinstance(piece, tuple) and piece[1] and piece[1].split(".")[0] not in known:
+            raise _no_field(piece[1])
+
+
+def _no_field(path):
+    return TemplateError(f"template: executing at <.{path}>: can't evaluate field "
+                         f"{path.split('.')[0]}")
+
+
+def _lookup(item, path):
+    value = item
+    for part in path.split(".") if path else ():
+        if not isinstance(value, dict) or part not in value:
+            raise _no_field(path)
+        value = value[part]
+    return value
+
+
+def _execute(pieces, item):
+    out = []
+    for piece in pieces:
+        if isinstance(piece, str):
+            out.append(piece)
+            continue
+        as_json, path = piece
+        value = _lookup(item, path)
+        if as_json or isinstance(value, (dict, list)):
+            out.append(json.dumps(value))
+        elif isinstance(value, bool):
+            out.append("true" if value else "false")
+        elif value is None:
+            out.append("<no value>")
+        else:
+            out.append(str(value))
+    return "".join(out)
+
+
+def render_template(fmt, data, known=None):
+    """Rows (flat dicts) through a template: the subset of parse_template,
+    a 'table' prefix (a header line), \\t and \\n escapes."""
     header = fmt.startswith("table ")
     if header:
         fmt = fmt[6:]
     fmt = fmt.replace("\\t", "\t").replace("\\n", "\n")
-
-    def one(d):
-        def sub(m):
-            if m.group(2) == "":
-                return json.dumps(d)
-            value = d.get(m.group(2), "")
-            return json.dumps(value) if m.group(1) else str(value)
-        return _FIELD.sub(sub, fmt)
+    pieces = parse_template(fmt)
+    if known is not None:
+        check_template(fmt, known)
     out = []
     if header:
-        out.append(_FIELD.sub(lambda m: m.group(2).upper(), fmt))
-    out += [one(d) for d in data]
+        out.append("".join(p if isinstance(p, str) else p[1].upper() for p in pieces))
+    out += [_execute(pieces, d) for d in data]
     return "".join(line + "\n" for line in out)
 
 
@@ -222,14 +436,6 @@ def inspect(store, refs, fmt=None):
 
 
 def render_path(fmt, item):
-    """--format '{{.State.Status}}' style paths into the inspect JSON."""
-    def sub(m):
-        value = item
-        for part in m.group(2).split("."):
-            value = value.get(part, "") if isinstance(value, dict) else ""
-        if m.group(1) or isinstance(value, (dict, list)):
-            return json.dumps(value)
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        return str(value)
-    return re.sub(r"\{\{\s*(json\s+)?\.([\w.]+)\s*\}\}", sub, fmt)
+    """--format '{{.State.Status}}' paths into the inspect JSON (an absent key
+    is an error, as in Docker, not an empty string)."""
+    return _execute(parse_template(fmt), item)
