@@ -300,6 +300,9 @@ def build_parser(argv=None):
     p.add_argument("--root", help="state directory (default $CONTAIN_ROOT or /var/lib/contain)")
     p.add_argument("--verbose", action="store_true", dest="global_verbose",
                    help="explain each step on stderr")
+    p.add_argument("--debug", action="store_true",
+                   help="on an internal error, print the Python traceback too "
+                        "(also: CONTAIN_DEBUG=1)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     wanted = _command_in(argv)
     for name, (helptext, build) in COMMANDS.items():
@@ -790,6 +793,35 @@ def _tail(value):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # a bug: still one line; the traceback only on request
+        debug = _debug_wanted(argv)
+        hint = "" if debug else " (--debug or CONTAIN_DEBUG=1 shows the traceback)"
+        print(f"contain: internal error: {type(e).__name__}: {e}{hint}", file=sys.stderr)
+        if debug:
+            import traceback
+            traceback.print_exc()
+        return EXIT_RUNTIME
+
+
+def _debug_wanted(argv):
+    """--debug among the global options (before the command), or CONTAIN_DEBUG."""
+    if os.environ.get("CONTAIN_DEBUG", "") not in ("", "0"):
+        return True
+    args = list(argv)
+    while args and args[0].startswith("-"):
+        arg = args.pop(0)
+        if arg == "--debug":
+            return True
+        if arg == "--root":
+            args = args[1:]
+    return False
+
+
+def _main(argv):
     try:
         ns = build_parser(argv).parse_args(argv)
         if not getattr(ns, "func", None):

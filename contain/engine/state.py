@@ -17,11 +17,10 @@ id recorded when it was started.
 
 import errno
 import fcntl
-import json
 import os
 import re
 
-
+from ..core.fsutil import read_json, write_json  # noqa: F401  (re-exported)
 from ..errors import Conflict, ContainError, NotFound, UsageError
 
 DEFAULT_ROOT = "/var/lib/contain"
@@ -33,19 +32,6 @@ def state_root(explicit=None):
 
 
 # ----------------------------------------------------------- small utilities
-def write_json(path, data):
-    """Atomically replace path with data as JSON (temp file + rename)."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-    os.rename(tmp, path)
-
-
-def read_json(path):
-    with open(path) as f:
-        return json.load(f)
-
-
 class FileLock:
     """An exclusive flock(2) on a file, as a context manager."""
 
