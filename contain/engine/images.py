@@ -633,9 +633,9 @@ class ImageStore:
             raise NotFound(f"the config of image {short} is missing "
                            "from the store") from None
 
-    TAGS_REMEDY = ("the next 'contain load', 'contain tag' or 'contain rmi' sets it aside "
-                   "(as tags.json.damaged) and starts afresh: the images stay, untagged, "
-                   "and 'contain tag ID NAME' names them again")
+    TAGS_REMEDY = ("the next 'contain load', 'tag' or 'rmi' sets it aside as "
+                   "tags.json.damaged; the images stay, untagged ('contain tag ID NAME' "
+                   "names one again)")
 
     def tags(self):
         """{ref: image id}: every tag (DamagedFile if tags.json is damaged)."""
@@ -673,7 +673,7 @@ class ImageStore:
         short = short_digest(image_id)
         return fsutil.read_state_json(
             self._record_path(image_id), _check_record(image_id),
-            f"'contain rmi {short}' removes the image (load it again afterwards)",
+            f"'contain rmi -f {short}' removes the image (load it again afterwards)",
             default=None)
 
     def _records(self, damaged=None):
