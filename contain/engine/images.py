@@ -35,7 +35,7 @@ import json
 import os
 
 from . import refs as _refs
-from .state import FileLock
+from .state import FileLock, secure_state_root
 from ..core import fsutil
 from ..core.fsutil import DamagedFile
 from ..errors import Conflict, ContainError, NotFound, UsageError, describe_oserror
@@ -615,6 +615,8 @@ class ImageStore:
         self.records = os.path.join(self.dir, "records")
         self.tmp = os.path.join(self.dir, "tmp")
         self.tags_path = os.path.join(self.dir, "tags.json")
+        if os.path.isdir(self.dir):     # (an older store: 0755 directories)
+            secure_state_root(root, self.dir)
 
     # -- paths and reads (no lock needed: every file is replaced atomically)
     def layer_dir(self, key):
@@ -730,10 +732,10 @@ class ImageStore:
 
     # -- writers' helpers
     def _lock(self):
-        # layers must stay traversable for an overlay mounted in a user namespace
-        for d, mode in ((self.blobs, 0o755), (self.layers_dir, 0o755),
-                        (self.records, 0o755), (self.tmp, 0o700)):
-            os.makedirs(d, mode=mode, exist_ok=True)
+        # images/ is 0700: no other user may reach a layer's setuid programs
+        secure_state_root(self.root, self.dir)
+        for d in (self.blobs, self.layers_dir, self.records, self.tmp):
+            os.makedirs(d, mode=0o700, exist_ok=True)
         return FileLock(os.path.join(self.dir, "lock"))
 
     def _recover(self):
@@ -1072,7 +1074,7 @@ class ImageStore:
             os.rename(blob_tmp, blob)
             txn.add(blob)
         write_atomic(os.path.join(work, "layer.json"), info)
-        os.chmod(work, 0o755)
+        os.chmod(work, 0o700)
         target = os.path.join(self.layers_dir, key)
         os.rename(work, target)
         txn.add(target)
