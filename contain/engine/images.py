@@ -966,8 +966,9 @@ class ImageStore:
         from . import unpack
         for layer, diff_id in zip(cand.layers, diff_ids):
             layer["diff_id"] = diff_id
-            if self._layer_lookup(diff_id)[1] is not None:
-                continue            # present: its source is not even read
+            if layer["media_type"] != DOCKER_ARCHIVE_LAYER and \
+                    self._layer_lookup(diff_id)[1] is not None:
+                continue    # an OCI layout may leave out a blob the store has
             if not archive.exists(layer["path"]):
                 raise ContainError(f"{label}: layer {layer['digest'] or layer['path']}: "
                                    f"missing blob '{layer['path']}'")
@@ -985,6 +986,8 @@ class ImageStore:
             key, info, _ = self._layer_lookup(layer["diff_id"])
             if info is not None:
                 log(f"{what}: already present, not unpacked again")
+                if archive.exists(layer["path"]):   # (it is hashed all the same)
+                    self._verify_layer(archive, layer, f"{archive.label}: {what}")
             else:
                 log(f"{what}: unpacking")
                 f = archive.open(layer["path"])
@@ -996,6 +999,19 @@ class ImageStore:
                     f.close()
             layers.append((key, info))
         return self._write_record(cand, layers, log, txn)
+
+    def _verify_layer(self, archive, layer, label):
+        """Hash a layer of the archive that is already in the store: the
+        archive must still hold what its config says (Docker refuses a
+        corrupted layer even when it has it: "invalid diffID")."""
+        from . import unpack
+        f = archive.open(layer["path"])
+        try:
+            stream = unpack.TarStream(f, label, blob_digest=True, diff_digest=True)
+            stream.rest_is_zeros()      # reads (and hashes) it to the end
+        finally:
+            f.close()
+        _check_digests(label, stream, layer["digest"], layer["size"], layer["diff_id"])
 
     def _write_record(self, cand, layers, log, txn):
         """Store the config blob and the image record for stored layers
@@ -1044,18 +1060,7 @@ class ImageStore:
             unpacked = unpack.unpack_stream(stream, os.path.join(work, "diff"))
         finally:
             os.close(fd)
-        got_digest = "sha256:" + stream.blob_hash.hexdigest()
-        got_diff = "sha256:" + stream.diff_hash.hexdigest()
-        if digest and got_digest != digest:
-            raise ContainError(f"{label}: content does not match its digest {digest} "
-                               f"(got {got_digest}): the blob is corrupted")
-        if isinstance(size, int) and size != stream.blob_size:
-            raise ContainError(f"{label}: {stream.blob_size} bytes, not the {size} "
-                               "its descriptor says")
-        if diff_id and got_diff != diff_id:
-            raise ContainError(f"{label}: uncompressed content does not match the "
-                               f"config's diff_id {diff_id} (got {got_diff}): the layer "
-                               "is corrupted")
+        got_digest, got_diff = _check_digests(label, stream, digest, size, diff_id)
         if media_type in (None, DOCKER_ARCHIVE_LAYER):
             media_type = OCI_LAYER + ("+" + stream.compression if stream.compression else "")
         info = {"diff_id": got_diff, "digest": got_digest, "media_type": media_type,
@@ -1385,6 +1390,24 @@ class ImageStore:
         with open(self.blob_path(info["digest"]), "rb", buffering=0) as raw:
             stream = unpack.TarStream(raw, f"layer {info['diff_id']}")
             _tar_add(tar, name, info["diff_size"], stream)
+
+
+def _check_digests(label, stream, digest, size, diff_id):
+    """(blob digest, diff_id) of a layer read through stream, checked
+    against what the archive says (each may be None: not known)."""
+    got_digest = "sha256:" + stream.blob_hash.hexdigest()
+    got_diff = "sha256:" + stream.diff_hash.hexdigest()
+    if digest and got_digest != digest:
+        raise ContainError(f"{label}: content does not match its digest {digest} "
+                           f"(got {got_digest}): the blob is corrupted")
+    if isinstance(size, int) and size != stream.blob_size:
+        raise ContainError(f"{label}: {stream.blob_size} bytes, not the {size} "
+                           "its descriptor says")
+    if diff_id and got_diff != diff_id:
+        raise ContainError(f"{label}: uncompressed content does not match the "
+                           f"config's diff_id {diff_id} (got {got_diff}): the layer "
+                           "is corrupted")
+    return got_digest, got_diff
 
 
 class _Damaged:
