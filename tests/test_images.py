@@ -134,8 +134,10 @@ class TestLoadFormats(StoreCase):
         self.assertEqual(self.load(self.path("oci")), [(None, img.id)])
         img2 = Img(["latest"], [OTHER_TOP])
         oci_layout(self.path("oci2"), [img2], ref_name_only=True)
-        self.assertEqual(self.load(self.path("oci2")), [(None, img2.id)])
-        self.assertTrue(any("only 'latest'" in line for line in self.logs))
+        # a bare tag goes in localhost/<the layout's name>, or where --name says
+        self.assertEqual(self.load(self.path("oci2")), [("localhost/oci2:latest", img2.id)])
+        self.assertEqual(self.store.load(self.path("oci2"), name="my/app"),
+                         [("my/app:latest", img2.id)])
         img3 = Img(["me/tool:3"], [OTHER_TOP])
         oci_layout(self.path("oci3"), [img3], ref_name_only=True)
         self.assertEqual(self.load(self.path("oci3")), [("me/tool:3", img3.id)])

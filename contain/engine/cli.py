@@ -418,7 +418,8 @@ def cmd_load(ns, store, log):
     if source == "-" and sys.stdin.isatty():
         raise UsageError("requested load from stdin, but stdin is a terminal: "
                          "use -i FILE or redirect")
-    for ref, image_id in _image_store(store).load(source, platform=ns.platform, log=log):
+    for ref, image_id in _image_store(store).load(source, platform=ns.platform, log=log,
+                                                  name=ns.name):
         print(f"Loaded image: {ref}" if ref else f"Loaded image ID: {image_id}")
     return 0
 
@@ -503,6 +504,10 @@ def _build_load(sp):
     sp.add_argument("-v", "--verbose", action="store_true", help="say what is done per layer")
     sp.add_argument("--platform", metavar="OS/ARCH[/VARIANT]",
                     help="from a multi-platform image, load this one (default: the host's)")
+    sp.add_argument("--name", metavar="REPOSITORY[:TAG]",
+                    help="REPOSITORY: the repository of an OCI layout's bare tags (default "
+                         "localhost/<layout name>) and of unnamed images; REPOSITORY:TAG: "
+                         "the tag of the archive's one image")
     sp.add_argument("source", nargs="?", metavar="FILE|DIR|-")
     sp.set_defaults(func=cmd_load)
 

@@ -407,17 +407,42 @@ def _read_blob(archive, desc, what):
     return data
 
 
-def _ref_from_annotations(desc, log):
-    """The reference an OCI index entry names, normalized, or None."""
-    ann = desc.get("annotations") or {}
+def _annotated_name(desc):
+    """The name an OCI index entry gives its image ('' for none)."""
+    ann = desc.get("annotations") if isinstance(desc, dict) else None
+    ann = ann if isinstance(ann, dict) else {}
     name = ann.get(CONTAINERD_NAME) or ann.get(REF_NAME)
+    return name if isinstance(name, str) else ""
+
+
+def _ref_from_annotations(desc, log, repository):
+    """The reference an OCI index entry names, normalized, or None.
+
+    umoci and `skopeo copy ... oci:DIR:TAG` name an image by a bare tag
+    ('latest', 'v3'): it is given the repository (see bare_tag_repository)."""
+    name = _annotated_name(desc)
     if not name:
         return None
-    if not any(c in name for c in ":/@") and not ann.get(CONTAINERD_NAME):
-        log(f"the layout names an image only '{name}' (a tag without a repository): "
-            "loaded untagged; name it with 'contain tag'")
-        return None
+    if not any(c in name for c in ":/@"):
+        import re
+        if not re.match(_refs._TAG, name, re.ASCII):
+            log(f"ignoring the image name '{name}': not a valid tag")
+            return None
+        name = f"{repository}:{name}"
     return _tag_or_none(name, log)
+
+
+def bare_tag_repository(label):
+    """The repository an OCI layout's bare tags are put in: localhost/ and
+    the layout's directory or file name ('/tmp/app.tar' -> 'localhost/app'),
+    made a valid repository name; 'localhost/image' when nothing is left."""
+    import re
+    base = os.path.basename(os.path.normpath(label)) if label != "stdin" else ""
+    for ext in (".tar.gz", ".tgz", ".tar", ".oci"):
+        if base.endswith(ext):
+            base = base[:-len(ext)]
+    base = re.sub(r"[^a-z0-9]+", "-", base.lower()).strip("-")
+    return f"localhost/{base or 'image'}"
 
 
 def _tag_or_none(name, log):
@@ -467,6 +492,31 @@ def _docker_archive_images(archive, log):
     return out
 
 
+def _load_naming(name):
+    """(repository, full reference or None) from `load --name`."""
+    if not name:
+        return None, None
+    repo, tag = _refs.parse_reference(name)
+    if tag.startswith("@"):
+        raise UsageError(f"load --name {name}: a digest is not a name to give")
+    has_tag = ":" in name.rsplit("/", 1)[-1]
+    return repo, (_refs.format_reference(repo, tag) if has_tag else None)
+
+
+def _apply_naming(candidates, repository, tagged, label):
+    """load --name: REPO:TAG tags the one image; REPO names unnamed ones."""
+    if tagged:
+        if len(candidates) != 1:
+            raise UsageError(f"{label}: holds {len(candidates)} images: give --name a "
+                             "repository without a tag, or load them one by one")
+        if tagged not in candidates[0].refs:
+            candidates[0].refs.append(tagged)
+    elif repository:
+        for cand in candidates:
+            if not cand.refs:
+                cand.refs.append(_refs.format_reference(repository, _refs.DEFAULT_TAG))
+
+
 def _digest_in_path(path):
     """The digest a docker-archive path names: blobs/sha256/<hex> (Docker 25),
     <hex>.json (a config), <hex>.tar (podman's layers)."""
@@ -483,12 +533,13 @@ def _digest_in_path(path):
 class _OciReader:
     """Walks an OCI layout's index.json down to image manifests."""
 
-    def __init__(self, archive, platform, log):
+    def __init__(self, archive, platform, log, repository=None):
         self.archive = archive
         self.label = archive.label
         self.want = platform or host_platform()
         self.explicit = platform is not None
         self.log = log
+        self.repository = repository or bare_tag_repository(archive.label)
 
     def images(self):
         index = _parse_json(_read_limited(self.archive, "index.json", "index.json"),
@@ -497,16 +548,16 @@ class _OciReader:
             raise ContainError(f"{self.label}: index.json has no manifests list")
         if not self.archive.exists("oci-layout"):
             self.log(f"{self.label}: no oci-layout file; reading it as an OCI layout anyway")
-        groups = {}
+        groups = {}     # each name is an image; unnamed entries: platforms of one
         for desc in index["manifests"]:
             if not isinstance(desc, dict):
                 raise ContainError(f"{self.label}: index.json has a malformed descriptor")
-            ref = _ref_from_annotations(desc, self.log)
-            groups.setdefault(ref, []).append(desc)
+            groups.setdefault(_annotated_name(desc), []).append(desc)
         out = []
-        for ref, descs in groups.items():
+        for descs in groups.values():
             manifest_desc = self._choose(self._leaves(descs, 0))
             cand = self._candidate(manifest_desc)
+            ref = _ref_from_annotations(descs[0], self.log, self.repository)
             if ref:
                 cand.refs.append(ref)
             out.append(cand)
@@ -860,21 +911,26 @@ class ImageStore:
 
     # -- load
     @_oserrors_as("load")
-    def load(self, source, platform=None, log=None):
+    def load(self, source, platform=None, log=None, name=None):
         """Load every image in source (a docker-archive or OCI layout: a tar
         file, a directory, or '-' for stdin).  platform: 'os/arch[/variant]'
         to pick from a multi-platform index (default: this host's).
 
-        Returns [(ref or None, image_id)], one per tag loaded (None for an
-        untagged image).  All or nothing: on any error nothing is stored.
+        name ('load --name'): REPOSITORY is where an OCI layout's bare tags
+        go ('latest' -> REPOSITORY:latest) and what an unnamed image is
+        called (REPOSITORY:latest); REPOSITORY:TAG tags the archive's one
+        image.  Returns [(ref or None, image_id)], one per tag loaded (None
+        for an untagged image).  All or nothing: on any error nothing is
+        stored.
         """
         log = log or _log_nothing
         want = parse_platform(platform) if isinstance(platform, str) else platform
+        naming = _load_naming(name)
         with self._lock():
             self._recover()
             txn = _Txn()
             try:
-                result = self._load_locked(source, want, log, txn)
+                result = self._load_locked(source, want, log, txn, naming)
             except BaseException:
                 txn.rollback()
                 raise
@@ -882,19 +938,21 @@ class ImageStore:
                 self._empty_tmp()
         return result
 
-    def _load_locked(self, source, platform, log, txn):
+    def _load_locked(self, source, platform, log, txn, naming=(None, None)):
+        repository, tagged = naming
         archive = self._open_archive(source)
         try:
             if archive.exists("manifest.json"):
                 candidates = _docker_archive_images(archive, log)
             elif archive.exists("index.json"):
-                candidates = _OciReader(archive, platform, log).images()
+                candidates = _OciReader(archive, platform, log, repository).images()
             else:
                 raise ContainError(
                     f"{archive.label}: not an image archive (no manifest.json or "
                     "index.json); for a root filesystem tarball use 'contain import'")
             if not candidates:
                 raise ContainError(f"{archive.label}: the archive holds no image")
+            _apply_naming(candidates, repository, tagged, archive.label)
             for cand in candidates:       # check everything cheap before unpacking
                 self._check_candidate(archive, cand, platform)
             tags = self._tags_locked()
