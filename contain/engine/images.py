@@ -784,9 +784,8 @@ class ImageStore:
     # -- writers' helpers
     def _lock(self):
         # images/ is 0700: no other user may reach a layer's setuid programs
-        secure_state_root(self.root, self.dir)
-        for d in (self.blobs, self.layers_dir, self.records, self.tmp):
-            os.makedirs(d, mode=0o700, exist_ok=True)
+        secure_state_root(self.root, self.dir, os.path.dirname(self.blobs), self.blobs,
+                          self.layers_dir, self.records, self.tmp)
         return FileLock(os.path.join(self.dir, "lock"))
 
     def _recover(self):
