@@ -218,6 +218,19 @@ class TestCache(StoreCase):
         self.load(self.path("a.tar"))
         self.assertFalse(any("unpacking" in line for line in self.logs))
 
+    def test_a_corrupted_layer_is_refused_even_when_present(self):
+        """Docker says "invalid diffID": the archive is hashed all the same."""
+        a = Img(["a:1"], [TOP])                      # uncompressed: only the diff_id tells
+        docker_archive(self.path("a.tar"), [a])
+        self.load(self.path("a.tar"))
+        for legacy in (True, False):
+            b = Img(["a:2"], [TOP])
+            docker_archive(self.path("bad.tar"), [b], legacy=legacy, corrupt=(b, 0))
+            with self.assertRaises(ContainError) as cm:
+                self.load(self.path("bad.tar"))
+            self.assertIn("corrupted", str(cm.exception))
+            self.assertEqual(self.store.tags(), {"a:1": a.id})
+
     def test_present_layers_are_not_even_read(self):
         a = Img(["a:1"], [BASE, TOP])
         docker_archive(self.path("a.tar"), [a])
