@@ -85,7 +85,7 @@ class ImageRunTest(unittest.TestCase):
     def test_copy_on_write_lands_in_the_containers_upper_dir(self):
         self.names.append("cow")
         res = contain("run", "-d", "--name", "cow", "-u", "0", self.image,
-                      "echo changed > /etc/motd; touch /created; rm /data/b; sleep 100")
+                      "echo changed > /etc/motd; rm /data/b; touch /created; sleep 100")
         self.assertEqual(res.returncode, 0, res.stderr)
         cid = res.stdout.strip()
         cdir = os.path.join(support.STATE_ROOT, "containers", cid)

@@ -134,8 +134,10 @@ class TestLoadFormats(StoreCase):
         self.assertEqual(self.load(self.path("oci")), [(None, img.id)])
         img2 = Img(["latest"], [OTHER_TOP])
         oci_layout(self.path("oci2"), [img2], ref_name_only=True)
-        self.assertEqual(self.load(self.path("oci2")), [(None, img2.id)])
-        self.assertTrue(any("only 'latest'" in line for line in self.logs))
+        # a bare tag goes in localhost/<the layout's name>, or where --name says
+        self.assertEqual(self.load(self.path("oci2")), [("localhost/oci2:latest", img2.id)])
+        self.assertEqual(self.store.load(self.path("oci2"), name="my/app"),
+                         [("my/app:latest", img2.id)])
         img3 = Img(["me/tool:3"], [OTHER_TOP])
         oci_layout(self.path("oci3"), [img3], ref_name_only=True)
         self.assertEqual(self.load(self.path("oci3")), [("me/tool:3", img3.id)])
@@ -215,6 +217,19 @@ class TestCache(StoreCase):
         self.logs.clear()
         self.load(self.path("a.tar"))
         self.assertFalse(any("unpacking" in line for line in self.logs))
+
+    def test_a_corrupted_layer_is_refused_even_when_present(self):
+        """Docker says "invalid diffID": the archive is hashed all the same."""
+        a = Img(["a:1"], [TOP])                      # uncompressed: only the diff_id tells
+        docker_archive(self.path("a.tar"), [a])
+        self.load(self.path("a.tar"))
+        for legacy in (True, False):
+            b = Img(["a:2"], [TOP])
+            docker_archive(self.path("bad.tar"), [b], legacy=legacy, corrupt=(b, 0))
+            with self.assertRaises(ContainError) as cm:
+                self.load(self.path("bad.tar"))
+            self.assertIn("corrupted", str(cm.exception))
+            self.assertEqual(self.store.tags(), {"a:1": a.id})
 
     def test_present_layers_are_not_even_read(self):
         a = Img(["a:1"], [BASE, TOP])

@@ -246,6 +246,18 @@ class TestDialects(UnpackCase):
         self.assertEqual(os.path.getsize(self.p("a")), 700)
         self.assertTrue(os.path.isfile(self.p("b")))
 
+    def test_missing_padding_and_end_blocks(self):
+        """umoci 0.4.7's `insert` ends a layer right after the last data byte."""
+        members = [D("data"), F("data/a", b"1" * 700), F("data/only.txt", b"hello\n")]
+        data = make_tar(members, eof=False)
+        cut = data.rstrip(b"\0")           # the last member's padding goes too
+        self.assertEqual(len(cut) % 512, 6)
+        for blob in (cut, gzip.compress(cut)):
+            shutil.rmtree(self.dest, True)
+            self.extract(blob)
+            with open(self.p("data/only.txt"), "rb") as f:
+                self.assertEqual(f.read(), b"hello\n")
+
     def test_empty_archive(self):
         self.extract(make_tar([]))
         self.assertEqual(os.listdir(self.dest), [])
@@ -255,6 +267,16 @@ class TestDamage(UnpackCase):
     def test_truncated_data(self):
         data = make_tar([F("big", b"x" * 5000)])
         self.refused(data[:512 + 3000], "big")
+
+    def test_truncated_last_member_without_end_blocks(self):
+        """Only padding and end blocks may be missing: a byte of data short,
+        a header cut, or a header without its data is refused."""
+        data = make_tar([F("a", b"1" * 700), F("last", b"hello\n")], eof=False).rstrip(b"\0")
+        self.refused(data[:-1], "'last' ends early")
+        self.refused(data[:-6], "'last' ends early")
+        self.refused(data[:-6 - 100], "header ends early")
+        whole = make_tar([F("a", b"1" * 700), F("last", b"x" * 2000)], eof=False)
+        self.refused(whole[:1536 + 512 + 1024], "ends early")
 
     def test_truncated_gzip(self):
         data = gzip.compress(make_tar([F("big", os.urandom(50000))]))

@@ -18,7 +18,7 @@ permitted/effective sets (no ambient capabilities), as in Docker.
 
 import os
 
-from . import linux
+from . import fsutil, linux
 from ..errors import Conflict, UsageError
 
 # ------------------------------------------------------------- capabilities
@@ -359,28 +359,34 @@ class _IdRanges:
 
     def __enter__(self):
         import fcntl
-        import json
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         self.fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         try:
-            with open(self.path) as f:
-                self.ranges = json.load(f)
-        except FileNotFoundError:
-            self.ranges = {}
+            self.ranges = fsutil.read_state_json(
+                self.path, _check_ranges, default={},
+                remedy="it records which host ids each --userns=auto container holds; "
+                       "remove it once no such container exists (or restore it)")
+        except BaseException:
+            os.close(self.fd)
+            raise
         self.before = dict(self.ranges)
         return self.ranges
 
     def __exit__(self, *exc):
-        import json
         try:
             if exc[0] is None and self.ranges != self.before:
-                tmp = f"{self.path}.{os.getpid()}.tmp"
-                with open(tmp, "w") as f:
-                    json.dump(self.ranges, f, sort_keys=True)
-                os.rename(tmp, self.path)
+                fsutil.write_json(self.path, self.ranges)
         finally:
             os.close(self.fd)
+
+
+def _check_ranges(value):
+    """None if value is {container id: [start, size]} (for read_state_json)."""
+    def is_range(v):
+        return isinstance(v, list) and len(v) == 2 and \
+            all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in v)
+    return fsutil.is_dict_of(value, value_ok=is_range)
 
 
 def format_id_map(entries):

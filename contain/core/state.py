@@ -15,42 +15,18 @@ from the kernel: the init's pid with the start time recorded at create
 
 import errno
 import fcntl
-import json
 import os
 
+from .fsutil import read_json, write_atomic, write_json  # noqa: F401
 from ..errors import ContainError, NotFound, UsageError
 
 DEFAULT_ROOT = "/run/contain"
 
 
 # ---------------------------------------------------------- small utilities
-def write_json(path, data, mode=0o600):
-    """Atomically replace path with data as JSON (temp file + rename)."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
-        with open(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-        os.rename(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def read_json(path):
-    with open(path) as f:
-        return json.load(f)
-
-
 def write_text(path, text):
     """Atomically replace path with text (pid files: digits, no newline)."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.rename(tmp, path)
+    write_atomic(path, text.encode())
 
 
 class FileLock:
@@ -167,7 +143,7 @@ class Record:
         return self
 
     def save(self):
-        write_json(self.path("state.json"), self.data)
+        write_json(self.path("state.json"), self.data, mode=0o600)
 
     def update(self, **fields):
         self.data.update(fields)

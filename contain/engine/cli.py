@@ -416,6 +416,9 @@ def build_parser(argv=None):
                    help="explain each step on stderr")
     p.add_argument("--version", action="version", version=version_text(),
                    help="print the version and exit")
+    p.add_argument("--debug", action="store_true",
+                   help="on an internal error, print the Python traceback too "
+                        "(also: CONTAIN_DEBUG=1)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     wanted = _command_in(argv)
     for name, (helptext, build) in COMMANDS.items():
@@ -557,7 +560,8 @@ def cmd_load(ns, store, log):
     if source == "-" and sys.stdin.isatty():
         raise UsageError("requested load from stdin, but stdin is a terminal: "
                          "use -i FILE or redirect")
-    for ref, image_id in _image_store(store).load(source, platform=ns.platform, log=log):
+    for ref, image_id in _image_store(store).load(source, platform=ns.platform, log=log,
+                                                  name=ns.name):
         print(f"Loaded image: {ref}" if ref else f"Loaded image ID: {image_id}")
     return 0
 
@@ -641,6 +645,10 @@ def _build_load(sp):
     sp.add_argument("-v", "--verbose", action="store_true", help="say what is done per layer")
     sp.add_argument("--platform", metavar="OS/ARCH[/VARIANT]",
                     help="from a multi-platform image, load this one (default: the host's)")
+    sp.add_argument("--name", metavar="REPOSITORY[:TAG]",
+                    help="REPOSITORY: the repository of an OCI layout's bare tags (default "
+                         "localhost/<layout name>) and of unnamed images; REPOSITORY:TAG: "
+                         "the tag of the archive's one image")
     sp.add_argument("source", nargs="?", metavar="FILE|DIR|-")
     sp.set_defaults(func=cmd_load)
 
@@ -918,6 +926,35 @@ def _tail(value):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # a bug: still one line; the traceback only on request
+        debug = _debug_wanted(argv)
+        hint = "" if debug else " (--debug or CONTAIN_DEBUG=1 shows the traceback)"
+        print(f"contain: internal error: {type(e).__name__}: {e}{hint}", file=sys.stderr)
+        if debug:
+            import traceback
+            traceback.print_exc()
+        return EXIT_RUNTIME
+
+
+def _debug_wanted(argv):
+    """--debug among the global options (before the command), or CONTAIN_DEBUG."""
+    if os.environ.get("CONTAIN_DEBUG", "") not in ("", "0"):
+        return True
+    args = list(argv)
+    while args and args[0].startswith("-"):
+        arg = args.pop(0)
+        if arg == "--debug":
+            return True
+        if arg == "--root":
+            args = args[1:]
+    return False
+
+
+def _main(argv):
     try:
         ns = build_parser(argv).parse_args(argv)
         if not getattr(ns, "func", None):

@@ -35,7 +35,9 @@ import json
 import os
 
 from . import refs as _refs
-from .state import FileLock
+from .state import FileLock, secure_state_root
+from ..core import fsutil
+from ..core.fsutil import DamagedFile
 from ..errors import Conflict, ContainError, NotFound, UsageError, describe_oserror
 
 parse_reference = _refs.parse_reference     # (name, tag), Docker's grammar; see refs.py
@@ -99,22 +101,66 @@ def _now():
 
 
 # ------------------------------------------------------------ small file helpers
-def read_json(path, default=None):
-    try:
-        with open(path, "rb") as f:
-            return json.loads(f.read())
-    except FileNotFoundError:
-        return default
-
-
 def write_atomic(path, data):
     """Write bytes (or a JSON-able object) to path via a temp file + rename."""
-    if not isinstance(data, bytes):
-        data = json.dumps(data, indent=1, sort_keys=True).encode() + b"\n"
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    if isinstance(data, bytes):
+        fsutil.write_atomic(path, data)
+    else:
+        fsutil.write_json(path, data)
+
+
+def _warn(message):
+    import sys
+    sys.stderr.write(f"WARNING: {message}\n")
+    sys.stderr.flush()
+
+
+# What each JSON file of the store must look like (a damaged one is named,
+# with what to do, instead of failing somewhere later with a traceback).
+def _is_digest(value):
+    return isinstance(value, str) and value.startswith("sha256:") and len(value) == 71 \
+        and not value[7:].strip("0123456789abcdef")
+
+
+def _is_key(value):
+    """A layer key: it becomes a directory name, so hex digits only."""
+    return isinstance(value, str) and 0 < len(value) <= 64 and \
+        not value.strip("0123456789abcdef")
+
+
+def _check_tags(value):
+    return fsutil.is_dict_of(value, key_ok=lambda k: bool(k), value_ok=_is_digest)
+
+
+def _check_record(image_id):
+    def check(value):
+        wrong = fsutil.is_dict_of(value)
+        if wrong:
+            return wrong
+        if value.get("id") != image_id:
+            return "it does not name the image its file name says"
+        layers = value.get("layers")
+        if not isinstance(layers, list) or not all(
+                isinstance(layer, dict) and _is_digest(layer.get("diff_id"))
+                and _is_key(layer.get("key")) for layer in layers):
+            return "its list of layers is malformed"
+        if not isinstance(value.get("size", 0), int) or \
+                not isinstance(value.get("created", ""), str) or \
+                not isinstance(value.get("repo_digests", []), list):
+            return "its size, creation time or digests are malformed"
+        return None
+    return check
+
+
+def _check_layer(value):
+    wrong = fsutil.is_dict_of(value)
+    if wrong:
+        return wrong
+    if not (_is_digest(value.get("diff_id")) and _is_digest(value.get("digest"))):
+        return "its digests are malformed"
+    if not all(isinstance(value.get(k), int) for k in ("size", "diff_size", "blob_size")):
+        return "its sizes are malformed"
+    return None
 
 
 def _remove(path):
@@ -361,17 +407,42 @@ def _read_blob(archive, desc, what):
     return data
 
 
-def _ref_from_annotations(desc, log):
-    """The reference an OCI index entry names, normalized, or None."""
-    ann = desc.get("annotations") or {}
+def _annotated_name(desc):
+    """The name an OCI index entry gives its image ('' for none)."""
+    ann = desc.get("annotations") if isinstance(desc, dict) else None
+    ann = ann if isinstance(ann, dict) else {}
     name = ann.get(CONTAINERD_NAME) or ann.get(REF_NAME)
+    return name if isinstance(name, str) else ""
+
+
+def _ref_from_annotations(desc, log, repository):
+    """The reference an OCI index entry names, normalized, or None.
+
+    umoci and `skopeo copy ... oci:DIR:TAG` name an image by a bare tag
+    ('latest', 'v3'): it is given the repository (see bare_tag_repository)."""
+    name = _annotated_name(desc)
     if not name:
         return None
-    if not any(c in name for c in ":/@") and not ann.get(CONTAINERD_NAME):
-        log(f"the layout names an image only '{name}' (a tag without a repository): "
-            "loaded untagged; name it with 'contain tag'")
-        return None
+    if not any(c in name for c in ":/@"):
+        import re
+        if not re.match(_refs._TAG, name, re.ASCII):
+            log(f"ignoring the image name '{name}': not a valid tag")
+            return None
+        name = f"{repository}:{name}"
     return _tag_or_none(name, log)
+
+
+def bare_tag_repository(label):
+    """The repository an OCI layout's bare tags are put in: localhost/ and
+    the layout's directory or file name ('/tmp/app.tar' -> 'localhost/app'),
+    made a valid repository name; 'localhost/image' when nothing is left."""
+    import re
+    base = os.path.basename(os.path.normpath(label)) if label != "stdin" else ""
+    for ext in (".tar.gz", ".tgz", ".tar", ".oci"):
+        if base.endswith(ext):
+            base = base[:-len(ext)]
+    base = re.sub(r"[^a-z0-9]+", "-", base.lower()).strip("-")
+    return f"localhost/{base or 'image'}"
 
 
 def _tag_or_none(name, log):
@@ -421,6 +492,31 @@ def _docker_archive_images(archive, log):
     return out
 
 
+def _load_naming(name):
+    """(repository, full reference or None) from `load --name`."""
+    if not name:
+        return None, None
+    repo, tag = _refs.parse_reference(name)
+    if tag.startswith("@"):
+        raise UsageError(f"load --name {name}: a digest is not a name to give")
+    has_tag = ":" in name.rsplit("/", 1)[-1]
+    return repo, (_refs.format_reference(repo, tag) if has_tag else None)
+
+
+def _apply_naming(candidates, repository, tagged, label):
+    """load --name: REPO:TAG tags the one image; REPO names unnamed ones."""
+    if tagged:
+        if len(candidates) != 1:
+            raise UsageError(f"{label}: holds {len(candidates)} images: give --name a "
+                             "repository without a tag, or load them one by one")
+        if tagged not in candidates[0].refs:
+            candidates[0].refs.append(tagged)
+    elif repository:
+        for cand in candidates:
+            if not cand.refs:
+                cand.refs.append(_refs.format_reference(repository, _refs.DEFAULT_TAG))
+
+
 def _digest_in_path(path):
     """The digest a docker-archive path names: blobs/sha256/<hex> (Docker 25),
     <hex>.json (a config), <hex>.tar (podman's layers)."""
@@ -437,12 +533,13 @@ def _digest_in_path(path):
 class _OciReader:
     """Walks an OCI layout's index.json down to image manifests."""
 
-    def __init__(self, archive, platform, log):
+    def __init__(self, archive, platform, log, repository=None):
         self.archive = archive
         self.label = archive.label
         self.want = platform or host_platform()
         self.explicit = platform is not None
         self.log = log
+        self.repository = repository or bare_tag_repository(archive.label)
 
     def images(self):
         index = _parse_json(_read_limited(self.archive, "index.json", "index.json"),
@@ -451,16 +548,16 @@ class _OciReader:
             raise ContainError(f"{self.label}: index.json has no manifests list")
         if not self.archive.exists("oci-layout"):
             self.log(f"{self.label}: no oci-layout file; reading it as an OCI layout anyway")
-        groups = {}
+        groups = {}     # each name is an image; unnamed entries: platforms of one
         for desc in index["manifests"]:
             if not isinstance(desc, dict):
                 raise ContainError(f"{self.label}: index.json has a malformed descriptor")
-            ref = _ref_from_annotations(desc, self.log)
-            groups.setdefault(ref, []).append(desc)
+            groups.setdefault(_annotated_name(desc), []).append(desc)
         out = []
-        for ref, descs in groups.items():
+        for descs in groups.values():
             manifest_desc = self._choose(self._leaves(descs, 0))
             cand = self._candidate(manifest_desc)
+            ref = _ref_from_annotations(descs[0], self.log, self.repository)
             if ref:
                 cand.refs.append(ref)
             out.append(cand)
@@ -569,6 +666,8 @@ class ImageStore:
         self.records = os.path.join(self.dir, "records")
         self.tmp = os.path.join(self.dir, "tmp")
         self.tags_path = os.path.join(self.dir, "tags.json")
+        if os.path.isdir(self.dir):     # (an older store: 0755 directories)
+            secure_state_root(root, self.dir)
 
     # -- paths and reads (no lock needed: every file is replaced atomically)
     def layer_dir(self, key):
@@ -578,26 +677,61 @@ class ImageStore:
         return os.path.join(self.blobs, _hex(digest, "blob"))
 
     def read_config(self, image_id):
+        short = short_digest(image_id)
         try:
-            with open(self.blob_path(image_id), "rb") as f:
-                return json.loads(f.read())
+            return fsutil.read_state_json(
+                self.blob_path(image_id), fsutil.is_dict_of,
+                f"load image {short} again to repair it, or remove it with 'contain rmi {short}'")
         except FileNotFoundError:
-            raise NotFound(f"the config of image {short_digest(image_id)} is missing "
+            raise NotFound(f"the config of image {short} is missing "
                            "from the store") from None
 
+    TAGS_REMEDY = ("the next 'contain load', 'tag' or 'rmi' sets it aside as "
+                   "tags.json.damaged; the images stay, untagged ('contain tag ID NAME' "
+                   "names one again)")
+
     def tags(self):
-        return read_json(self.tags_path, {})
+        """{ref: image id}: every tag (DamagedFile if tags.json is damaged)."""
+        return fsutil.read_state_json(self.tags_path, _check_tags, self.TAGS_REMEDY, default={})
+
+    def _tags_locked(self):
+        """The tags, for a writer (who holds the lock): a damaged tags.json
+        is set aside with a warning, and the store goes on without tags."""
+        try:
+            return self.tags()
+        except DamagedFile as e:
+            aside = self.tags_path + ".damaged"
+            os.replace(self.tags_path, aside)
+            _warn(f"{e.path} was damaged ({e.problem}): set aside as {aside}; "
+                  "every image is untagged now ('contain tag ID NAME' names one again)")
+            return {}
+
+    def _write_tags(self, tags):
+        """Replace tags.json (locked); a tag whose image record is gone (a
+        removal cut short) goes with it."""
+        write_atomic(self.tags_path, {ref: image_id for ref, image_id in tags.items()
+                                      if os.path.exists(self._record_path(image_id))})
 
     def _set_tag(self, ref, image_id):
         """Point ref at image_id (the caller holds the store's lock)."""
-        tags = self.tags()
+        tags = self._tags_locked()
         tags[ref] = image_id
-        write_atomic(self.tags_path, tags)
+        self._write_tags(tags)
+
+    def _record_path(self, image_id):
+        return os.path.join(self.records, _hex(image_id, "image") + ".json")
 
     def _record(self, image_id):
-        return read_json(os.path.join(self.records, _hex(image_id, "image") + ".json"))
+        """The record of image_id, None if there is none; DamagedFile if damaged."""
+        short = short_digest(image_id)
+        return fsutil.read_state_json(
+            self._record_path(image_id), _check_record(image_id),
+            f"'contain rmi -f {short}' removes the image (load it again afterwards)",
+            default=None)
 
-    def _records(self):
+    def _records(self, damaged=None):
+        """Every image record.  A damaged one raises DamagedFile, or with a
+        list for damaged, is skipped and added to it."""
         try:
             names = os.listdir(self.records)
         except FileNotFoundError:
@@ -605,7 +739,13 @@ class ImageStore:
         out = []
         for name in names:
             if name.endswith(".json") and len(name) == 69:
-                record = read_json(os.path.join(self.records, name))
+                try:
+                    record = self._record("sha256:" + name[:-5])
+                except DamagedFile as e:
+                    if damaged is None:
+                        raise
+                    damaged.append(e)
+                    continue
                 if record:
                     out.append(record)
         return out
@@ -615,20 +755,37 @@ class ImageStore:
         return Image(self, record, [t for t, i in tags.items() if i == record["id"]])
 
     def _layer_info(self, diff_id):
-        """(key, layer.json dict or None): where diff_id's layer is or would go."""
+        """(key, layer.json dict or None): where diff_id's layer is or would
+        go.  DamagedFile if its layer.json is damaged."""
+        key, info, damaged = self._layer_lookup(diff_id)
+        if damaged:
+            raise damaged
+        return key, info
+
+    def _layer_lookup(self, diff_id):
+        """(key, info or None, DamagedFile or None).  A damaged layer.json
+        at diff_id's first free key is taken to be this layer's: a load
+        of it unpacks it again and replaces the directory."""
         hexd = _hex(diff_id, "layer")
         for n in (SHORT_KEY, 16, 24, 32, 64):
-            info = read_json(os.path.join(self.layers_dir, hexd[:n], "layer.json"))
+            try:
+                info = self._read_layer_json(hexd[:n])
+            except DamagedFile as e:
+                return hexd[:n], None, e
             if info is None or info.get("diff_id") == diff_id:
-                return hexd[:n], info
+                return hexd[:n], info, None
         raise ContainError(f"layer {diff_id}: no free key in the store")  # pragma: no cover
+
+    def _read_layer_json(self, key):
+        return fsutil.read_state_json(
+            os.path.join(self.layers_dir, key, "layer.json"), _check_layer,
+            "load an image with this layer again to repair it", default=None)
 
     # -- writers' helpers
     def _lock(self):
-        # layers must stay traversable for an overlay mounted in a user namespace
-        for d, mode in ((self.blobs, 0o755), (self.layers_dir, 0o755),
-                        (self.records, 0o755), (self.tmp, 0o700)):
-            os.makedirs(d, mode=mode, exist_ok=True)
+        # images/ is 0700: no other user may reach a layer's setuid programs
+        secure_state_root(self.root, self.dir, os.path.dirname(self.blobs), self.blobs,
+                          self.layers_dir, self.records, self.tmp)
         return FileLock(os.path.join(self.dir, "lock"))
 
     def _recover(self):
@@ -649,11 +806,17 @@ class ImageStore:
         return tempfile.mkdtemp(prefix=prefix, dir=self.tmp)
 
     def _put_blob(self, txn, data):
+        """Store a small blob; one already there is checked, and replaced
+        when its content no longer matches its digest."""
         digest = _sha256(data)
         path = self.blob_path(digest)
-        if not os.path.exists(path):
-            write_atomic(path, data)
+        try:
+            with open(path, "rb") as f:
+                if _sha256(f.read()) == digest:
+                    return digest
+        except FileNotFoundError:
             txn.add(path)
+        write_atomic(path, data)
         return digest
 
     # -- resolving references
@@ -682,9 +845,13 @@ class ImageStore:
         name, tag = self._parse(text)
         if name is not None:
             if tag.startswith("@"):
-                for record in self._records():
+                damaged = []
+                for record in self._records(damaged):
                     if f"{name}{tag}" in record.get("repo_digests", []):
                         return self._image(record, tags)
+                if damaged:     # (a plain error: rmi must not take it for this image)
+                    raise ContainError(f"no readable image has the digest {tag[1:]}; "
+                                       f"{damaged[0]}")
             else:
                 image_id = tags.get(_refs.format_reference(name, tag))
                 if image_id:
@@ -705,8 +872,8 @@ class ImageStore:
         if len(matches) > 1:
             raise Conflict(f"the image ID prefix '{text}' is ambiguous "
                            f"({len(matches)} images match)")
-        if matches:
-            record = read_json(os.path.join(self.records, matches[0]))
+        if matches and len(matches[0]) == 69:
+            record = self._record("sha256:" + matches[0][:-5])
             if record:
                 return self._image(record, tags)
         return None
@@ -743,21 +910,26 @@ class ImageStore:
 
     # -- load
     @_oserrors_as("load")
-    def load(self, source, platform=None, log=None):
+    def load(self, source, platform=None, log=None, name=None):
         """Load every image in source (a docker-archive or OCI layout: a tar
         file, a directory, or '-' for stdin).  platform: 'os/arch[/variant]'
         to pick from a multi-platform index (default: this host's).
 
-        Returns [(ref or None, image_id)], one per tag loaded (None for an
-        untagged image).  All or nothing: on any error nothing is stored.
+        name ('load --name'): REPOSITORY is where an OCI layout's bare tags
+        go ('latest' -> REPOSITORY:latest) and what an unnamed image is
+        called (REPOSITORY:latest); REPOSITORY:TAG tags the archive's one
+        image.  Returns [(ref or None, image_id)], one per tag loaded (None
+        for an untagged image).  All or nothing: on any error nothing is
+        stored.
         """
         log = log or _log_nothing
         want = parse_platform(platform) if isinstance(platform, str) else platform
+        naming = _load_naming(name)
         with self._lock():
             self._recover()
             txn = _Txn()
             try:
-                result = self._load_locked(source, want, log, txn)
+                result = self._load_locked(source, want, log, txn, naming)
             except BaseException:
                 txn.rollback()
                 raise
@@ -765,22 +937,24 @@ class ImageStore:
                 self._empty_tmp()
         return result
 
-    def _load_locked(self, source, platform, log, txn):
+    def _load_locked(self, source, platform, log, txn, naming=(None, None)):
+        repository, tagged = naming
         archive = self._open_archive(source)
         try:
             if archive.exists("manifest.json"):
                 candidates = _docker_archive_images(archive, log)
             elif archive.exists("index.json"):
-                candidates = _OciReader(archive, platform, log).images()
+                candidates = _OciReader(archive, platform, log, repository).images()
             else:
                 raise ContainError(
                     f"{archive.label}: not an image archive (no manifest.json or "
                     "index.json); for a root filesystem tarball use 'contain import'")
             if not candidates:
                 raise ContainError(f"{archive.label}: the archive holds no image")
+            _apply_naming(candidates, repository, tagged, archive.label)
             for cand in candidates:       # check everything cheap before unpacking
                 self._check_candidate(archive, cand, platform)
-            tags = self.tags()
+            tags = self._tags_locked()
             result = []
             for cand in candidates:
                 image_id = self._store_image(archive, cand, log, txn)
@@ -792,7 +966,7 @@ class ImageStore:
                     result.append((ref, image_id))
                 if not cand.refs:
                     result.append((None, image_id))
-            write_atomic(self.tags_path, tags)
+            self._write_tags(tags)
             return result
         finally:
             archive.close()
@@ -849,8 +1023,9 @@ class ImageStore:
         from . import unpack
         for layer, diff_id in zip(cand.layers, diff_ids):
             layer["diff_id"] = diff_id
-            if self._layer_info(diff_id)[1] is not None:
-                continue            # present: its source is not even read
+            if layer["media_type"] != DOCKER_ARCHIVE_LAYER and \
+                    self._layer_lookup(diff_id)[1] is not None:
+                continue    # an OCI layout may leave out a blob the store has
             if not archive.exists(layer["path"]):
                 raise ContainError(f"{label}: layer {layer['digest'] or layer['path']}: "
                                    f"missing blob '{layer['path']}'")
@@ -865,9 +1040,11 @@ class ImageStore:
         layers = []
         for n, layer in enumerate(cand.layers, 1):
             what = f"layer {n}/{total} ({short_digest(layer['digest'] or layer['diff_id'])})"
-            key, info = self._layer_info(layer["diff_id"])
+            key, info, _ = self._layer_lookup(layer["diff_id"])
             if info is not None:
                 log(f"{what}: already present, not unpacked again")
+                if archive.exists(layer["path"]):   # (it is hashed all the same)
+                    self._verify_layer(archive, layer, f"{archive.label}: {what}")
             else:
                 log(f"{what}: unpacking")
                 f = archive.open(layer["path"])
@@ -880,6 +1057,19 @@ class ImageStore:
             layers.append((key, info))
         return self._write_record(cand, layers, log, txn)
 
+    def _verify_layer(self, archive, layer, label):
+        """Hash a layer of the archive that is already in the store: the
+        archive must still hold what its config says (Docker refuses a
+        corrupted layer even when it has it: "invalid diffID")."""
+        from . import unpack
+        f = archive.open(layer["path"])
+        try:
+            stream = unpack.TarStream(f, label, blob_digest=True, diff_digest=True)
+            stream.rest_is_zeros()      # reads (and hashes) it to the end
+        finally:
+            f.close()
+        _check_digests(label, stream, layer["digest"], layer["size"], layer["diff_id"])
+
     def _write_record(self, cand, layers, log, txn):
         """Store the config blob and the image record for stored layers
         [(key, layer info)]."""
@@ -887,8 +1077,12 @@ class ImageStore:
         record_layers = [{"diff_id": info["diff_id"], "key": key} for key, info in layers]
         size = sum(info.get("size", 0) for _, info in layers)
         self._put_blob(txn, cand.config_bytes)
-        record_path = os.path.join(self.records, _hex(image_id, "image") + ".json")
-        old = read_json(record_path)
+        record_path = self._record_path(image_id)
+        try:
+            old = self._record(image_id)
+        except DamagedFile as e:
+            log(f"{e.path} was damaged ({e.problem}): written afresh")
+            old = None
         record = {"id": image_id, "layers": record_layers, "size": size,
                   "created": cand.config.get("created") or "",
                   "loaded": (old or {}).get("loaded") or _now(),
@@ -923,26 +1117,17 @@ class ImageStore:
             unpacked = unpack.unpack_stream(stream, os.path.join(work, "diff"))
         finally:
             os.close(fd)
-        got_digest = "sha256:" + stream.blob_hash.hexdigest()
-        got_diff = "sha256:" + stream.diff_hash.hexdigest()
-        if digest and got_digest != digest:
-            raise ContainError(f"{label}: content does not match its digest {digest} "
-                               f"(got {got_digest}): the blob is corrupted")
-        if isinstance(size, int) and size != stream.blob_size:
-            raise ContainError(f"{label}: {stream.blob_size} bytes, not the {size} "
-                               "its descriptor says")
-        if diff_id and got_diff != diff_id:
-            raise ContainError(f"{label}: uncompressed content does not match the "
-                               f"config's diff_id {diff_id} (got {got_diff}): the layer "
-                               "is corrupted")
+        got_digest, got_diff = _check_digests(label, stream, digest, size, diff_id)
         if media_type in (None, DOCKER_ARCHIVE_LAYER):
             media_type = OCI_LAYER + ("+" + stream.compression if stream.compression else "")
         info = {"diff_id": got_diff, "digest": got_digest, "media_type": media_type,
                 "blob_size": stream.blob_size, "diff_size": stream.diff_size,
                 "size": unpacked, "created": _now()}
-        key, present = self._layer_info(got_diff)
+        key, present, damaged = self._layer_lookup(got_diff)
         if present is not None:          # (import: the same content was there)
             return key, present
+        if damaged:                      # replaced: tmp/ is emptied at the end
+            os.rename(os.path.join(self.layers_dir, key), self._mkdtemp("damaged-") + "/layer")
         info["key"] = key
         blob = self.blob_path(got_digest)
         if os.path.exists(blob):
@@ -951,7 +1136,7 @@ class ImageStore:
             os.rename(blob_tmp, blob)
             txn.add(blob)
         write_atomic(os.path.join(work, "layer.json"), info)
-        os.chmod(work, 0o755)
+        os.chmod(work, 0o700)
         target = os.path.join(self.layers_dir, key)
         os.rename(work, target)
         txn.add(target)
@@ -1015,7 +1200,7 @@ class ImageStore:
         """Build a built-in image from its recipe in images/ and tag it."""
         ref = f"{name}:latest"
         with self._lock():
-            image_id = self.tags().get(ref)
+            image_id = self._tags_locked().get(ref)
             if image_id and self._record(image_id):
                 return self.resolve(ref)      # another process built it meanwhile
             log(f"{ref}: not in the store; building the built-in image")
@@ -1054,13 +1239,13 @@ class ImageStore:
         ref = _refs.normalize(dst)
         if "@" in ref:
             raise UsageError(f"cannot tag with the digest reference '{dst}'")
+        with self._lock():
+            self._tags_locked()            # a damaged tags.json is set aside first
         image = self.resolve(src)          # (may build a built-in image: not under the lock)
         with self._lock():
             if self._record(image.id) is None:
                 raise NotFound(f"no such image: {src}")
-            tags = self.tags()
-            tags[ref] = image.id
-            write_atomic(self.tags_path, tags)
+            self._set_tag(ref, image.id)
         return ref
 
     @_oserrors_as("rmi")
@@ -1073,10 +1258,8 @@ class ImageStore:
         needs it.  Returns the lines to print ('Untagged: x', 'Deleted: id').
         """
         with self._lock():
-            image = self._find(ref)
-            if image is None:
-                raise NotFound(f"no such image: {ref}")
-            tags = self.tags()
+            tags = self._tags_locked()
+            image = self._find_for_removal(ref, tags)
             by_id = not any(_refs_equal(ref, t) for t in image.refs)
             if by_id:
                 untag = list(image.refs)
@@ -1096,22 +1279,38 @@ class ImageStore:
             for t in untag:
                 tags.pop(t, None)
                 lines.append(f"Untagged: {t}")
-            write_atomic(self.tags_path, tags)
             if last and not used:
-                _remove(os.path.join(self.records, _hex(image.id, "image") + ".json"))
+                # the record and the files go first: on a full disk, that
+                # makes room for the new tags.json (a tag left without its
+                # record, should this be cut short, counts for nothing)
+                _remove(self._record_path(image.id))
                 lines.append(f"Deleted: {image.id}")
                 self._gc_locked()
+            self._write_tags(tags)
         return lines
+
+    def _find_for_removal(self, ref, tags):
+        """The image rmi removes; one whose record is damaged too (then only
+        its id and tags are known, which is all that removal needs)."""
+        try:
+            image = self._find(ref)
+        except DamagedFile as e:
+            if os.path.dirname(e.path) != self.records:
+                raise
+            image = _Damaged("sha256:" + os.path.basename(e.path)[:-5], tags)
+        if image is None:
+            raise NotFound(f"no such image: {ref}")
+        return image
 
     @_oserrors_as("image prune")
     def prune(self, in_use=lambda image_id: False):
         """Docker's `image prune`: delete untagged images no container uses,
         then collect their layers.  Returns (deleted image IDs, bytes freed)."""
         with self._lock():
-            tags = self.tags()
+            tags = self._tags_locked()
             tagged = set(tags.values())
             deleted = []
-            for record in self._records():
+            for record in self._records([]):
                 if record["id"] not in tagged and not in_use(record["id"]):
                     _remove(os.path.join(self.records, _hex(record["id"], "image") + ".json"))
                     deleted.append(record["id"])
@@ -1127,18 +1326,31 @@ class ImageStore:
             return self._gc_locked()
 
     def _gc_locked(self):
-        records = self._records()
+        """Remove what no image record references.  While a record is
+        damaged, what it references is unknown: nothing is removed then."""
+        damaged = []
+        records = self._records(damaged)
+        if damaged:
+            return 0
         keep_layers = {layer["key"] for r in records for layer in r["layers"]}
         keep_blobs = {_hex(r["id"], "image") for r in records}
-        freed = 0
+        freed, blobs_known = 0, True
         for key in os.listdir(self.layers_dir):
             path = os.path.join(self.layers_dir, key)
-            info = read_json(os.path.join(path, "layer.json")) or {}
-            if key in keep_layers and info.get("digest"):
-                keep_blobs.add(info["digest"].split(":")[-1])
+            try:
+                info = self._read_layer_json(key) or {}
+            except DamagedFile:
+                info = None
+            if key in keep_layers:
+                if info:
+                    keep_blobs.add(info["digest"].split(":")[-1])
+                else:
+                    blobs_known = False   # its blob is unknown: keep every blob
                 continue
-            freed += info.get("size", 0)
+            freed += (info or {}).get("size", 0)
             _remove(path)
+        if not blobs_known:
+            return freed
         for name in os.listdir(self.blobs):
             if name not in keep_blobs:
                 path = os.path.join(self.blobs, name)
@@ -1235,6 +1447,32 @@ class ImageStore:
         with open(self.blob_path(info["digest"]), "rb", buffering=0) as raw:
             stream = unpack.TarStream(raw, f"layer {info['diff_id']}")
             _tar_add(tar, name, info["diff_size"], stream)
+
+
+def _check_digests(label, stream, digest, size, diff_id):
+    """(blob digest, diff_id) of a layer read through stream, checked
+    against what the archive says (each may be None: not known)."""
+    got_digest = "sha256:" + stream.blob_hash.hexdigest()
+    got_diff = "sha256:" + stream.diff_hash.hexdigest()
+    if digest and got_digest != digest:
+        raise ContainError(f"{label}: content does not match its digest {digest} "
+                           f"(got {got_digest}): the blob is corrupted")
+    if isinstance(size, int) and size != stream.blob_size:
+        raise ContainError(f"{label}: {stream.blob_size} bytes, not the {size} "
+                           "its descriptor says")
+    if diff_id and got_diff != diff_id:
+        raise ContainError(f"{label}: uncompressed content does not match the "
+                           f"config's diff_id {diff_id} (got {got_diff}): the layer "
+                           "is corrupted")
+    return got_digest, got_diff
+
+
+class _Damaged:
+    """An image whose record is damaged, as far as rmi needs to know it."""
+
+    def __init__(self, image_id, tags):
+        self.id, self.short_id = image_id, short_digest(image_id)
+        self.refs = sorted(t for t, i in tags.items() if i == image_id)
 
 
 class _BytesReader:

@@ -38,11 +38,12 @@ One state root per network namespace: the chains and the bridge names are
 shared by everything contain runs in that namespace.
 """
 
-import json
+import errno
 import os
 import sys
 
 from . import ipam, netfilter
+from ..core.fsutil import DamagedFile, is_dict_of
 from ..errors import Conflict, ContainError, NotFound, UsageError
 
 DEFAULT_NETWORK = "bridge"
@@ -85,6 +86,8 @@ class NetworkStore:
         self.root = os.path.join(state_root, "networks")
 
     def _path(self, name):
+        if not _valid_name(name):       # it becomes a file name: never a path
+            raise NotFound(f"network {name} not found")
         return os.path.join(self.root, name + ".json")
 
     def lock(self):
@@ -93,25 +96,44 @@ class NetworkStore:
         return FileLock(os.path.join(self.root, ".lock"))
 
     def _load(self, name):
-        try:
-            with open(self._path(name)) as f:
-                return json.load(f)
-        except FileNotFoundError:
+        """The record of network name, or None; DamagedFile if it is damaged."""
+        if not _valid_name(name):
             return None
+        from ..core.fsutil import read_state_json
+        if name == DEFAULT_NETWORK:
+            remedy = (f"'contain network rm {name}' removes it and the default network is "
+                      "made afresh (restart the containers that were on it)")
+        else:
+            remedy = (f"'contain network rm {name}' removes it (then create it again, and "
+                      "restart the containers that were on it)")
+        return read_state_json(self._path(name), _check_record(name), remedy, default=None)
 
     def _save(self, record):
         from .state import write_json
         os.makedirs(self.root, exist_ok=True)
         write_json(self._path(record["name"]), record)
 
-    def _all(self):
+    def _all(self, damaged=None):
+        """Every network's record.  A damaged one raises DamagedFile, or with
+        a list for damaged, is left out and added to it."""
         try:
             names = sorted(n[:-5] for n in os.listdir(self.root) if n.endswith(".json")
                            and not n.startswith("."))
         except FileNotFoundError:
             names = []
-        records = [r for r in map(self._load, names) if r is not None]
-        if not any(r["name"] == DEFAULT_NETWORK for r in records):
+        records = []
+        for name in names:
+            try:
+                record = self._load(name)
+            except DamagedFile as e:
+                if damaged is None:
+                    raise
+                damaged.append(e)
+                continue
+            if record is not None:
+                records.append(record)
+        if not any(r["name"] == DEFAULT_NETWORK for r in records) and \
+                not any(e.path == self._path(DEFAULT_NETWORK) for e in damaged or ()):
             records.insert(0, self._default_record())
         return records
 
@@ -144,6 +166,16 @@ class NetworkStore:
                                env.get("CONTAIN_BRIDGE_MTU") or None, default=True)
         except UsageError as e:
             raise ContainError(f"default network from the environment: {e}") from None
+
+    def _adopt_default_bridge(self):
+        """After a damaged default record is removed: contain's own bridge
+        (contain0, not one named by $CONTAIN_BRIDGE), if it exists, was made
+        by contain, so the fresh record owns it and `network prune` can
+        remove it.  Locked."""
+        record = self._default_record()
+        if record["bridge"] == DEFAULT_BRIDGE and DEFAULT_BRIDGE in _links():
+            record["bridge_owned"] = True
+            self._save(record)
 
     # ------------------------------------------------------------- commands
     def create(self, name, subnet=None, gateway=None, bridge=None, mtu=None, labels=None):
@@ -180,16 +212,26 @@ class NetworkStore:
         return _public(record)
 
     def remove(self, name):
-        """docker network rm: refused while containers use it."""
+        """docker network rm: refused while containers use it.  A damaged
+        record is removed whatever it held (it is of no use any more)."""
         with self.lock():
-            record = self._get(name)
+            try:
+                record = self._get(name)
+            except DamagedFile as e:
+                if e.path != os.path.join(self.root, name + ".json"):
+                    raise           # (another network's record: not this one to remove)
+                os.unlink(e.path)
+                _warn(f"removed the damaged record {e.path} ({e.problem})")
+                if name == DEFAULT_NETWORK:
+                    self._adopt_default_bridge()
+                return name
             if record.get("default"):
                 raise Conflict(f"{record['name']} is a pre-defined network and cannot be removed")
             if record["endpoints"]:
                 users = ", ".join(ep.get("name") or cid[:12]
                                   for cid, ep in sorted(record["endpoints"].items()))
                 raise Conflict(f"network {record['name']} is in use by container(s): {users}")
-            _teardown_bridges(self, [record])
+            _teardown_bridges(self, [record], save=False)
             os.unlink(self._path(record["name"]))
         return record["name"]
 
@@ -197,7 +239,7 @@ class NetworkStore:
         """docker network prune: remove every unused user network (and put
         away the default bridge's kernel objects if unused).  Returns names."""
         removed = []
-        for record in self._all():
+        for record in self._all([]):
             if not record.get("default") and not record["endpoints"]:
                 try:
                     removed.append(self.remove(record["name"]))
@@ -214,7 +256,7 @@ class NetworkStore:
     def _release(self, container_id):
         """Drop the container's leases in every network; their names.  Locked."""
         changed = []
-        for record in self._all():
+        for record in self._all([]):    # (a damaged record's leases are lost anyway)
             if record["endpoints"].pop(container_id, None) is not None:
                 self._save(record)
                 changed.append(record["name"])
@@ -223,7 +265,32 @@ class NetworkStore:
 
 def _valid_name(name):
     from .state import NAME_RE
-    return bool(NAME_RE.match(name)) and len(name) <= 64
+    return isinstance(name, str) and bool(NAME_RE.match(name)) and len(name) <= 64
+
+
+def _check_record(name):
+    """read_state_json's check for the record of network name."""
+    def is_endpoint(ep):
+        return isinstance(ep, dict) and all(isinstance(ep.get(k), str) for k in ("ip", "mac")) \
+            and isinstance(ep.get("ports", []), list)
+
+    def check(value):
+        wrong = is_dict_of(value)
+        if wrong:
+            return wrong
+        if value.get("name") != name:
+            return "it does not name the network its file name says"
+        if not all(isinstance(value.get(k), str) for k in ("id", "bridge", "subnet", "gateway")) \
+                or not isinstance(value.get("mtu"), int):
+            return "its id, bridge, subnet, gateway or MTU is malformed"
+        try:
+            ipam.parse_cidr(value["subnet"])
+            ipam.ip_to_int(value["gateway"])
+        except ValueError as e:
+            return str(e)
+        return is_dict_of(value.get("endpoints"), value_ok=is_endpoint) and \
+            "its endpoints are malformed"
+    return check
 
 
 def _public(record):
@@ -800,20 +867,27 @@ def _remove_veth(veth, log=None, grace=0.1):
         time.sleep(0.002)
 
 
-def _teardown_bridges(store, records, chains=False, log=None):
+def _teardown_bridges(store, records, chains=False, log=None, save=True):
     """Delete these networks' bridges and rules in this netns (those present);
     chains: contain's chains and the jumps into them as well.  Locked.
 
     Only a bridge that attach() made is deleted ("bridge_owned"): a network
-    may name an interface that someone else made, and that stays."""
+    may name an interface that someone else made, and that stays.  save:
+    record that the bridge is gone (not for a record about to be removed);
+    on a full disk that is skipped: a stale mark names a bridge that no
+    longer exists, which is harmless."""
     links = _links()
     present = [r for r in records if r.get("bridge_owned") and r["bridge"] in links]
     if present:
         _log(log, "removing bridges " + " ".join(r["bridge"] for r in present))
         _ip_batch([f"link del {r['bridge']}" for r in present], "removing bridges")
     for record in records:
-        if record.pop("bridge_owned", False) and store._load(record["name"]):
-            store._save(record)
+        if record.pop("bridge_owned", False) and save and store._load(record["name"]):
+            try:
+                store._save(record)
+            except OSError as e:
+                if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
     if netfilter.available():
         netfilter.remove({netfilter.network_tag(r["bridge"]) for r in records}, base=chains)
 
@@ -823,9 +897,10 @@ def cleanup_unused(store, log=None):
     networks without endpoints and their rules; when no network is in use,
     contain's chains too, and ip_forward goes back to what it was."""
     with store.lock():
-        records = store._all()
+        damaged = []
+        records = store._all(damaged)
         unused = [r for r in records if not r["endpoints"]]
-        idle = len(unused) == len(records)
+        idle = len(unused) == len(records) and not damaged   # a damaged one may be in use
         _teardown_bridges(store, unused, chains=idle, log=log)
         marker = os.path.join(store.root, "ip_forward.orig")
         if idle and os.path.exists(marker):

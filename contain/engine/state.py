@@ -19,7 +19,7 @@ import errno
 import os
 import re
 
-
+from ..core.fsutil import read_json, write_json  # noqa: F401  (re-exported)
 from ..errors import Conflict, ContainError, NotFound, UsageError
 
 DEFAULT_ROOT = "/var/lib/contain"
@@ -31,8 +31,32 @@ def state_root(explicit=None):
 
 
 # the one atomic write, lock and liveness check, shared with the core
-from ..core.state import (FileLock, boot_id, proc_start_time, process_alive,  # noqa: F401
-                          read_json, remove_tree, write_json)
+from ..core.state import (FileLock, boot_id, proc_start_time,  # noqa: F401
+                          process_alive, remove_tree)
+
+
+# What other host users may do under the state root: nothing.  The image
+# layers and containers' upper and merged directories hold the images'
+# setuid-root programs; a directory another user can walk into lets that user
+# run them as root (moby's CVE-2021-41091).  The root itself only lets the
+# kernel pass through (0711, like /var/lib/docker); images/ and containers/
+# are 0700.  Every mount the runtime makes from them is made as root before
+# any user namespace, so nothing else needs to reach them.
+ROOT_MODE, PRIVATE_MODE = 0o711, 0o700
+
+
+def secure_state_root(root, *private):
+    """Make root (and the private directories in it) no more open than
+    ROOT_MODE (PRIVATE_MODE), creating them if missing: a store made by an
+    older version with 0755 directories is tightened on its next use."""
+    for path, mode in [(root, ROOT_MODE)] + [(p, PRIVATE_MODE) for p in private]:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            os.makedirs(path, mode=mode, exist_ok=True)
+            st = os.stat(path)
+        if st.st_mode & 0o7777 & ~mode:
+            os.chmod(path, st.st_mode & 0o7777 & mode)
 
 
 # ----------------------------------------------------------------- records
@@ -121,7 +145,7 @@ class Store:
         self.containers = os.path.join(self.root, "containers")
 
     def ensure(self):
-        os.makedirs(self.containers, mode=0o700, exist_ok=True)
+        secure_state_root(self.root, self.containers)
 
     def lock(self):
         self.ensure()

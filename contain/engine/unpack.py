@@ -316,7 +316,10 @@ class TarReader:
     After a member is yielded its data is next in the stream; the caller may
     copy it (stream.copy_to) or leave it: the reader skips what is left.
     Iteration ends at the end-of-archive block, or cleanly at the very end
-    of the stream when the blocks are missing (umoci writes such layers).
+    of the stream when the blocks are missing (umoci writes such layers),
+    even when the last member's padding to a whole block is missing too
+    (umoci 0.4.7's `insert` does: Go's archive/tar accepts it).  Its data
+    must be complete: a member whose data ends early is refused.
     """
 
     def __init__(self, stream):
@@ -324,6 +327,7 @@ class TarReader:
         self.label = stream.label
         self.global_pax = {}
         self.next_header = 0
+        self.data_end = 0         # where the last member's data ends (no padding)
         self.ended = False        # an end-of-archive block was seen
         self.last_name = None
 
@@ -350,6 +354,8 @@ class TarReader:
     def _next(self):
         s = self.stream
         if s.tell() != self.next_header and s.seek(self.next_header) != self.next_header:
+            if s.tell() >= self.data_end:   # the stream ended in the padding: complete
+                return None
             raise self._error(f"the data of '{self.last_name}' ends early", s.tell())
         ext = {}           # this member's extended (PAX) records
         longname = longlink = None
@@ -466,6 +472,7 @@ class TarReader:
             raise ContainError(f"{self.label}: '{m.name}' is a sparse file in the "
                                "obsolete GNU PAX 0.0 format, which is not supported")
         m.size = 0 if kind_ in NO_DATA else size
+        self.data_end = data_start + m.size
         self.next_header = data_start + _blocks(m.size)
         return m
 
