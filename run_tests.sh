@@ -13,6 +13,10 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   command -v iptables >/dev/null || need+=(iptables)
   command -v skopeo >/dev/null || need+=(skopeo)
   command -v umoci >/dev/null || need+=(umoci)
+  command -v docker-registry >/dev/null || need+=(docker-registry)
+  command -v htpasswd >/dev/null || need+=(apache2-utils)
+  command -v openssl >/dev/null || need+=(openssl)
+  command -v zstd >/dev/null || need+=(zstd)
   if [ ${#need[@]} -gt 0 ]; then
     echo "run_tests.sh: installing ${need[*]}"
     apt-get update -qq >/dev/null && \

@@ -239,3 +239,67 @@ class RegistryServer:
                              capture_output=True, text=True, timeout=120)
         if res.returncode != 0:
             raise RuntimeError(f"skopeo copy {src} {repo_tag}: {res.stderr}")
+
+
+class FaultyProxy:
+    """A TCP proxy on 127.0.0.1 in front of a registry that, once a
+    connection has carried `after` bytes towards the client, either drops it
+    (mode 'drop') or stops forwarding and sets `stalled` (mode 'stall')."""
+
+    def __init__(self, target_port, after, mode):
+        self.target, self.after, self.mode = target_port, after, mode
+        self.stalled = threading.Event()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.domain = f"127.0.0.1:{self.port}"
+        self.closing = False
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closing:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            self.conns += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream, False),
+                             daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, True),
+                             daemon=True).start()
+
+    def _pump(self, src, dst, to_client):
+        sent = 0
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if to_client and sent + len(data) > self.after:
+                    dst.sendall(data[:max(0, self.after - sent)])
+                    if self.mode == "stall":
+                        self.stalled.set()
+                        while not self.closing:
+                            time.sleep(0.05)
+                    break
+                dst.sendall(data)
+                sent += len(data) if to_client else 0
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def stop(self):
+        self.closing = True
+        self.sock.close()
+        for s in self.conns:
+            try:
+                s.close()
+            except OSError:
+                pass

@@ -457,6 +457,8 @@ class _BlobReader:
         except (http.client.HTTPException, OSError) as e:
             raise OSError(f"connection lost ({e.__class__.__name__}: {e})") from None
         self.got += len(data)
+        if not data and ((self.size is not None and self.got < self.size) or self.resp.length):
+            raise OSError(f"connection lost after {self.got} of {self.size} bytes")
         if self.size is not None and self.got > self.size:
             raise OSError(f"the registry sent more than the {self.size} bytes the "
                           "manifest says")
