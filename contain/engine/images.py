@@ -162,6 +162,36 @@ class _Txn:
         self.created = []
 
 
+class _Transaction:
+    """A store write: the lock, leftovers of a crashed writer recovered, and
+    a _Txn that is rolled back on any failure; tmp/ emptied at the end."""
+
+    def __init__(self, store):
+        self.store = store
+        self.lock = store._lock()
+        self.txn = _Txn()
+
+    def __enter__(self):
+        self.lock.__enter__()
+        try:
+            self.store._recover()
+        except BaseException:
+            self.lock.__exit__(None, None, None)
+            raise
+        return self.txn
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is not None:
+                self.txn.rollback()
+        finally:
+            try:
+                self.store._empty_tmp()
+            finally:
+                self.lock.__exit__(exc_type, exc, tb)
+        return False
+
+
 # ------------------------------------------------------------------ platforms
 _ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64",
                  "armhf": "arm", "armel": "arm", "i386": "386", "i686": "386"}
@@ -766,17 +796,8 @@ class ImageStore:
         """
         log = log or _log_nothing
         want = parse_platform(platform) if isinstance(platform, str) else platform
-        with self._lock():
-            self._recover()
-            txn = _Txn()
-            try:
-                result = self._load_locked(source, want, log, txn)
-            except BaseException:
-                txn.rollback()
-                raise
-            finally:
-                self._empty_tmp()
-        return result
+        with _Transaction(self) as txn:
+            return self._load_locked(source, want, log, txn)
 
     def _load_locked(self, source, platform, log, txn):
         archive = self._open_archive(source)
@@ -1001,30 +1022,21 @@ class ImageStore:
                           [dict(layer, path=None) for layer in layers],
                           manifest_digest=manifest_digest, manifest_type=manifest_type,
                           digest_names=digest_names)
-        with self._lock():
-            self._recover()
-            txn = _Txn()
-            try:
-                self._check_config(label, cand, platform)
-                missing = {}
-                for layer in cand.layers:
-                    if self._layer_info(layer["diff_id"])[1] is not None:
-                        on_layer(layer, "exists")
-                    else:
-                        missing.setdefault(layer["diff_id"], layer)
-                self._fetch_layers(txn, label, list(missing.values()), fetch, workers,
-                                   on_layer)
-                stored = [self._layer_info(layer["diff_id"]) for layer in cand.layers]
-                image_id = self._write_record(cand, stored, log, txn)
-                tags = self.tags()
-                for ref in cand.refs:
-                    tags[ref] = image_id
-                write_atomic(self.tags_path, tags)
-            except BaseException:
-                txn.rollback()
-                raise
-            finally:
-                self._empty_tmp()
+        with _Transaction(self) as txn:
+            self._check_config(label, cand, platform)
+            missing = {}
+            for layer in cand.layers:
+                if self._layer_info(layer["diff_id"])[1] is not None:
+                    on_layer(layer, "exists")
+                else:
+                    missing.setdefault(layer["diff_id"], layer)
+            self._fetch_layers(txn, label, list(missing.values()), fetch, workers, on_layer)
+            stored = [self._layer_info(layer["diff_id"]) for layer in cand.layers]
+            image_id = self._write_record(cand, stored, log, txn)
+            tags = self.tags()
+            for ref in cand.refs:
+                tags[ref] = image_id
+            write_atomic(self.tags_path, tags)
         return image_id
 
     def _fetch_layers(self, txn, label, layers, fetch, workers, on_layer):
@@ -1117,28 +1129,20 @@ class ImageStore:
         if ref and "@" in ref:
             raise UsageError(f"cannot tag an image with the digest reference '{ref}'")
         from . import unpack
-        with self._lock():
-            self._recover()
-            txn = _Txn()
+        with _Transaction(self) as txn:
+            raw, close = unpack.open_source(source)
             try:
-                raw, close = unpack.open_source(source)
-                try:
-                    label = "stdin" if source == "-" else str(getattr(source, "name", source))
-                    log(f"{label}: unpacking")
-                    layer = self._ingest_layer(txn, raw, label)
-                finally:
-                    if close:
-                        raw.close()
-                comment = message or (f"Imported from {label}" if isinstance(source, str)
-                                      else "Imported")
-                image_id = self._store_config_image(txn, [layer], config or {}, comment, log)
-                if ref:
-                    self._set_tag(ref, image_id)
-            except BaseException:
-                txn.rollback()
-                raise
+                label = "stdin" if source == "-" else str(getattr(source, "name", source))
+                log(f"{label}: unpacking")
+                layer = self._ingest_layer(txn, raw, label)
             finally:
-                self._empty_tmp()
+                if close:
+                    raw.close()
+            comment = message or (f"Imported from {label}" if isinstance(source, str)
+                                  else "Imported")
+            image_id = self._store_config_image(txn, [layer], config or {}, comment, log)
+            if ref:
+                self._set_tag(ref, image_id)
         return image_id
 
     def _store_config_image(self, txn, layers, section, comment, log):
