@@ -17,6 +17,10 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   command -v podman >/dev/null || need+=(podman)
   command -v containerd >/dev/null || need+=(containerd)
   { command -v runc || test -x /usr/sbin/runc; } >/dev/null || need+=(runc)
+  command -v docker-registry >/dev/null || need+=(docker-registry)
+  command -v htpasswd >/dev/null || need+=(apache2-utils)
+  command -v openssl >/dev/null || need+=(openssl)
+  command -v zstd >/dev/null || need+=(zstd)
   if [ ${#need[@]} -gt 0 ]; then
     echo "run_tests.sh: installing ${need[*]}"
     apt-get update -qq >/dev/null && \

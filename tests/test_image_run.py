@@ -120,7 +120,7 @@ class ImageRunTest(unittest.TestCase):
         self.assertEqual(state["ExitCode"], 42)
 
     def test_unknown_image_and_bad_reference(self):
-        res = contain("run", "--rm", "no-such-image:1.0", "true")
+        res = contain("run", "--rm", "--pull", "never", "no-such-image:1.0", "true")
         self.assertEqual(res.returncode, 125)
         self.assertIn("no-such-image:1.0", res.stderr)
         self.assertEqual(len(res.stderr.strip().splitlines()), 1)

@@ -134,6 +134,8 @@ def add_container_options(p):
                         "systempaths=unconfined")
     p.add_argument("--userns", metavar="MODE",
                    help="auto[:size=N]: a user namespace with a private id range")
+    p.add_argument("--pull", default="missing", choices=("missing", "always", "never"),
+                   help="pull the image from its registry: missing (default), always, never")
     p.add_argument("args", nargs=argparse.REMAINDER, metavar="IMAGE [COMMAND...]",
                    help="the image and the command (or, with --rootfs, the command)")
 
@@ -205,6 +207,7 @@ def config_from(ns):
         "stop_timeout": ns.stop_timeout,
         "stop_signal": spec.parse_signal(ns.stop_signal) if ns.stop_signal else None,
         "entrypoint": ns.entrypoint,
+        "pull": ns.pull,
     }
     if cfg["name"] is None:
         del cfg["name"]
@@ -590,8 +593,10 @@ def cmd_images(ns, store, log):
     if ns.format and ns.format != "table":
         print(views.render_template(ns.format, rows, views.IMAGE_FIELDS), end="")
         return 0
-    print(views.table((("REPOSITORY", "Repository"), ("TAG", "Tag"), ("IMAGE ID", "ID"),
-                       ("CREATED", "CreatedSince"), ("SIZE", "Size")), rows), end="")
+    columns = (("REPOSITORY", "Repository"), ("TAG", "Tag")) + \
+        ((("DIGEST", "Digest"),) if ns.digests else ()) + \
+        (("IMAGE ID", "ID"), ("CREATED", "CreatedSince"), ("SIZE", "Size"))
+    print(views.table(columns, rows), end="")
     return 0
 
 
@@ -668,6 +673,7 @@ def _build_images(sp):
     sp.add_argument("-a", "--all", action="store_true", help="(accepted for Docker)")
     sp.add_argument("-q", "--quiet", action="store_true", help="only image IDs")
     sp.add_argument("--no-trunc", action="store_true", help="full image IDs")
+    sp.add_argument("--digests", action="store_true", help="show the registry digests")
     sp.add_argument("--format", help="a Go-template subset, e.g. '{{.Repository}}:{{.Tag}}'")
     sp.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
                     help="reference=PATTERN, dangling=true|false, label=KEY[=VALUE]")
@@ -726,6 +732,74 @@ IMAGE_COMMANDS = {
     "tag": ("tag an image", _build_tag),
     "save": ("write images to a docker-archive (also an OCI layout)", _build_save),
     "image": ("manage images (ls, inspect, rm, load, import, save, tag, prune)", _build_image),
+}
+
+
+# ---- registry commands (contain/engine/registry.py)
+def cmd_pull(ns, store, log):
+    from . import registry
+    registry.pull(store.root, ns.name, platform=ns.platform, tls_verify=ns.tls_verify,
+                  quiet=ns.quiet, log=log)
+    return 0
+
+
+def cmd_push(ns, store, log):
+    from . import registry
+    registry.push(store.root, ns.name, tls_verify=ns.tls_verify, quiet=ns.quiet, log=log)
+    return 0
+
+
+def cmd_login(ns, store, log):
+    from . import registry
+    user = ns.username or input("Username: ")
+    if ns.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        import getpass
+        password = getpass.getpass("Password: ")
+    registry.login(store.root, ns.server, user, password, tls_verify=ns.tls_verify)
+    print("Login Succeeded")
+    return 0
+
+
+def cmd_logout(ns, store, log):
+    from . import registry
+    print(f"Removing login credentials for {registry.logout(store.root, ns.server)}")
+    return 0
+
+
+def _tls_verify(value):
+    if value.lower() not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"invalid --tls-verify value {value!r}: true or false")
+    return value.lower() == "true"
+
+
+def _build_registry(func, name_help, platform=False, server=False):
+    def build(sp):
+        sp.add_argument("--tls-verify", type=_tls_verify, nargs="?", const=True, default=True,
+                        metavar="true|false", help="verify the registry's certificate "
+                        "(false: loopback or CONTAIN_INSECURE_REGISTRIES only)")
+        if platform:
+            sp.add_argument("--platform", metavar="OS/ARCH[/VARIANT]",
+                            help="from a multi-platform image, pull this one (default: the host's)")
+        if server:
+            sp.add_argument("-u", "--username")
+            sp.add_argument("--password-stdin", action="store_true",
+                            help="read the password from stdin")
+        elif func is not cmd_logout:
+            sp.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+        sp.add_argument("server" if func in (cmd_login, cmd_logout) else "name",
+                        metavar=name_help)
+        sp.set_defaults(func=func)
+    return build
+
+
+REGISTRY_COMMANDS = {
+    "pull": ("pull an image from a registry",
+             _build_registry(cmd_pull, "NAME[:TAG|@DIGEST]", platform=True)),
+    "push": ("push an image to a registry", _build_registry(cmd_push, "NAME[:TAG]")),
+    "login": ("log in to a registry", _build_registry(cmd_login, "REGISTRY", server=True)),
+    "logout": ("log out from a registry", _build_registry(cmd_logout, "REGISTRY")),
 }
 
 # ---- resource commands
@@ -912,6 +986,7 @@ COMMANDS = {
     **RESOURCE_COMMANDS,
     **NETWORK_COMMANDS,
     **IMAGE_COMMANDS,
+    **REGISTRY_COMMANDS,
 }
 
 

@@ -208,6 +208,36 @@ class _Txn:
         self.created = []
 
 
+class _Transaction:
+    """A store write: the lock, leftovers of a crashed writer recovered, and
+    a _Txn that is rolled back on any failure; tmp/ emptied at the end."""
+
+    def __init__(self, store):
+        self.store = store
+        self.lock = store._lock()
+        self.txn = _Txn()
+
+    def __enter__(self):
+        self.lock.__enter__()
+        try:
+            self.store._recover()
+        except BaseException:
+            self.lock.__exit__(None, None, None)
+            raise
+        return self.txn
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is not None:
+                self.txn.rollback()
+        finally:
+            try:
+                self.store._empty_tmp()
+            finally:
+                self.lock.__exit__(exc_type, exc, tb)
+        return False
+
+
 # ------------------------------------------------------------------ platforms
 _ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64",
                  "armhf": "arm", "armel": "arm", "i386": "386", "i686": "386"}
@@ -250,6 +280,32 @@ def platform_matches(want, have):
     default = "v8" if want["architecture"] == "arm64" else None
     wv, hv = want.get("variant") or default, have.get("variant") or default
     return not wv or not hv or wv == hv
+
+
+def _is_attestation(desc):
+    ann = desc.get("annotations") or {}
+    plat = desc.get("platform") or {}
+    return ann.get("vnd.docker.reference.type") == "attestation-manifest" or \
+        plat.get("os") == "unknown"
+
+
+def choose_platform(leaves, want, explicit, label, platform_of):
+    """The manifest descriptor among an index's leaves that fits want
+    (attestations skipped; a lone image is taken unless a platform was
+    asked for explicitly).  platform_of(desc) is asked when a descriptor
+    carries no platform."""
+    leaves = [d for d in leaves if not _is_attestation(d)] or leaves
+    if not leaves:
+        raise ContainError(f"{label}: the index lists no image")
+    if len(leaves) == 1 and not explicit:
+        return leaves[0]
+    platforms = [d.get("platform") or platform_of(d) for d in leaves]
+    for desc, plat in zip(leaves, platforms):
+        if platform_matches(want, plat):
+            return desc
+    have = ", ".join(format_platform(p) for p in platforms)
+    raise ContainError(f"{label}: no image for platform {format_platform(want)} "
+                       f"(it has: {have}); choose one with --platform")
 
 
 # ------------------------------------------------------------------ the image
@@ -297,13 +353,16 @@ class Image:
 class _Candidate:
     """An image found in an archive, before anything is stored."""
 
-    def __init__(self, refs, config_bytes, config_digest, layers, manifest_digest=None):
+    def __init__(self, refs, config_bytes, config_digest, layers, manifest_digest=None,
+                 manifest_type=None, digest_names=()):
         self.refs = refs                     # normalized 'name:tag' strings
         self.config_bytes = config_bytes
         self.config_digest = config_digest
         self.config = None
         self.layers = layers                 # [{'path', 'digest', 'media_type', 'size'}]
         self.manifest_digest = manifest_digest
+        self.manifest_type = manifest_type   # OCI or Docker schema2, when known
+        self.digest_names = list(digest_names)   # names pulled by digest (no tag)
 
 
 class _DirArchive:
@@ -488,7 +547,8 @@ def _docker_archive_images(archive, log):
             tag = _tag_or_none(tag, log)
             if tag:
                 tags.append(tag)
-        out.append(_Candidate(tags, config_bytes, digest, layers))
+        out.append(_Candidate(tags, config_bytes, digest, layers,
+                              manifest_type=DOCKER_MANIFEST))
     return out
 
 
@@ -595,26 +655,9 @@ class _OciReader:
                                    f"{desc.get('digest')} in the index")
         return out
 
-    def _is_attestation(self, desc):
-        ann = desc.get("annotations") or {}
-        plat = desc.get("platform") or {}
-        return ann.get("vnd.docker.reference.type") == "attestation-manifest" or \
-            plat.get("os") == "unknown"
-
     def _choose(self, leaves):
-        leaves = [d for d in leaves if not self._is_attestation(d)] or leaves
-        if not leaves:
-            raise ContainError(f"{self.label}: the index lists no image")
-        if len(leaves) == 1 and not self.explicit:
-            return leaves[0]
-        platforms = [d.get("platform") or self._config_platform(d) for d in leaves]
-        for desc, plat in zip(leaves, platforms):
-            if platform_matches(self.want, plat):
-                return desc
-        have = ", ".join(format_platform(p) for p in platforms)
-        raise ContainError(f"{self.label}: no image for platform "
-                           f"{format_platform(self.want)} (it has: {have}); "
-                           "choose one with --platform")
+        return choose_platform(leaves, self.want, self.explicit, self.label,
+                               self._config_platform)
 
     def _config_platform(self, desc):
         manifest = self._manifest(desc)
@@ -651,7 +694,7 @@ class _OciReader:
             layers.append({"path": _blob_path(digest, f"{self.label}: layer"),
                            "digest": digest, "media_type": mt, "size": layer.get("size")})
         return _Candidate([], config_bytes, config_desc["digest"], layers,
-                          manifest_digest=desc["digest"])
+                          manifest_digest=desc["digest"], manifest_type=desc.get("mediaType"))
 
 
 # ------------------------------------------------------------------ the store
@@ -925,17 +968,8 @@ class ImageStore:
         log = log or _log_nothing
         want = parse_platform(platform) if isinstance(platform, str) else platform
         naming = _load_naming(name)
-        with self._lock():
-            self._recover()
-            txn = _Txn()
-            try:
-                result = self._load_locked(source, want, log, txn, naming)
-            except BaseException:
-                txn.rollback()
-                raise
-            finally:
-                self._empty_tmp()
-        return result
+        with _Transaction(self) as txn:
+            return self._load_locked(source, want, log, txn, naming)
 
     def _load_locked(self, source, platform, log, txn, naming=(None, None)):
         repository, tagged = naming
@@ -1001,6 +1035,17 @@ class ImageStore:
 
     def _check_candidate(self, archive, cand, platform):
         label = archive.label
+        self._check_config(label, cand, platform)
+        for layer in cand.layers:
+            if self._layer_info(layer["diff_id"])[1] is not None:
+                continue            # present: its source is not even read
+            if not archive.exists(layer["path"]):
+                raise ContainError(f"{label}: layer {layer['digest'] or layer['path']}: "
+                                   f"missing blob '{layer['path']}'")
+
+    def _check_config(self, label, cand, platform):
+        """Check cand's config against its manifest (and platform) before
+        anything is stored; give each layer its diff_id."""
         config = _parse_json(cand.config_bytes, "the image config", label)
         if not isinstance(config, dict):
             raise ContainError(f"{label}: the image config is not a JSON object")
@@ -1088,10 +1133,14 @@ class ImageStore:
                   "loaded": (old or {}).get("loaded") or _now(),
                   "repo_digests": list((old or {}).get("repo_digests", []))}
         if cand.manifest_digest:
-            for ref in cand.refs:
-                rd = f"{_refs.parse_reference(ref)[0]}@{cand.manifest_digest}"
+            names = [_refs.parse_reference(ref)[0] for ref in cand.refs] + cand.digest_names
+            for name in names:
+                rd = f"{name}@{cand.manifest_digest}"
                 if rd not in record["repo_digests"]:
                     record["repo_digests"].append(rd)
+        manifest_type = cand.manifest_type or (old or {}).get("manifest_type")
+        if manifest_type:
+            record["manifest_type"] = manifest_type
         if old is None:
             log(f"image {short_digest(image_id)}: stored")
             txn.add(record_path)
@@ -1142,6 +1191,121 @@ class ImageStore:
         txn.add(target)
         return key, info
 
+    # -- registries (contain/engine/registry.py speaks the protocol)
+    @_oserrors_as("pull")
+    def store_pulled(self, label, refs, config_bytes, layers, fetch, manifest_digest,
+                     manifest_type, digest_names=(), platform=None, log=None, on_layer=None,
+                     workers=4):
+        """Store an image a registry served, all or nothing; returns its ID.
+
+        The caller has verified the manifest and config_bytes against their
+        digests.  layers: the manifest's [{'digest', 'media_type', 'size'}].
+        fetch(layer, stop) opens one layer's blob as a file object; it should
+        fail soon after the threading.Event stop is set.  Layers already
+        stored are not fetched; the others are fetched and unpacked in
+        parallel, each checked against its digest, its size and the config's
+        diff_id, as load does.  on_layer(layer, 'exists'|'done') reports.
+        """
+        log, on_layer = log or _log_nothing, on_layer or (lambda layer, what: None)
+        cand = _Candidate(list(refs), config_bytes, _sha256(config_bytes),
+                          [dict(layer, path=None) for layer in layers],
+                          manifest_digest=manifest_digest, manifest_type=manifest_type,
+                          digest_names=digest_names)
+        with _Transaction(self) as txn:
+            self._check_config(label, cand, platform)
+            missing = {}
+            for layer in cand.layers:
+                if self._layer_info(layer["diff_id"])[1] is not None:
+                    on_layer(layer, "exists")
+                else:
+                    missing.setdefault(layer["diff_id"], layer)
+            self._fetch_layers(txn, label, list(missing.values()), fetch, workers, on_layer)
+            stored = [self._layer_info(layer["diff_id"]) for layer in cand.layers]
+            image_id = self._write_record(cand, stored, log, txn)
+            tags = self.tags()
+            for ref in cand.refs:
+                tags[ref] = image_id
+            write_atomic(self.tags_path, tags)
+        return image_id
+
+    def _fetch_layers(self, txn, label, layers, fetch, workers, on_layer):
+        """Fetch and unpack layers in threads; the first failure stops the
+        others (through the Event fetch was given) and is raised."""
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+        stop, first = threading.Event(), []
+
+        def one(layer):
+            try:
+                f = fetch(layer, stop)
+                try:
+                    self._ingest_layer(txn, f, f"{label}: layer "
+                                       f"{short_digest(layer['digest'])}", layer["diff_id"],
+                                       layer["digest"], layer["media_type"], layer["size"])
+                finally:
+                    f.close()
+            except BaseException as e:
+                if not stop.is_set():
+                    first.append(e)
+                    stop.set()
+                raise
+            on_layer(layer, "done")
+
+        if not layers:
+            return
+        pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(layers))))
+        try:
+            futures = [pool.submit(one, layer) for layer in layers]
+            for f in futures:
+                f.exception()        # waits
+        finally:
+            stop.set()               # (an interrupt here: the threads give up soon)
+            pool.shutdown(wait=True)
+        if first:
+            raise first[0]
+        for f in futures:
+            if f.exception() is not None:
+                raise f.exception()
+
+    def push_contents(self, image):
+        """What a registry needs to hold image: (manifest media type, config
+        descriptor, layer descriptors), each descriptor with the 'path' of
+        its blob in the store.  The manifest is Docker schema2 when the image
+        came as one (and its layers fit it), OCI otherwise."""
+        record = self._record(image.id) or {}
+        layers = []
+        for diff_id in image.layers:
+            info = self._layer_info(diff_id)[1]
+            if info is None:
+                raise NotFound(f"image {image.short_id}: layer {diff_id} is missing "
+                               "from the store")
+            layers.append({"digest": info["digest"], "size": info["blob_size"],
+                           "compression": LAYER_TYPES.get(info["media_type"]),
+                           "path": self.blob_path(info["digest"])})
+        docker = record.get("manifest_type") == DOCKER_MANIFEST and \
+            all(layer["compression"] != "zstd" for layer in layers)
+        for layer in layers:
+            comp = layer.pop("compression")
+            if docker:
+                layer["mediaType"] = "application/vnd.docker.image.rootfs.diff.tar" + \
+                    (".gzip" if comp == "gzip" else "")
+            else:
+                layer["mediaType"] = OCI_LAYER + (f"+{comp}" if comp else "")
+        path = self.blob_path(image.id)
+        config = {"mediaType": DOCKER_CONFIG if docker else OCI_CONFIG, "digest": image.id,
+                  "size": os.stat(path).st_size, "path": path}
+        return (DOCKER_MANIFEST if docker else OCI_MANIFEST), config, layers
+
+    @_oserrors_as("recording a repository digest")
+    def add_repo_digest(self, image_id, repo_digest):
+        """Remember that name@digest (a pushed manifest) is image_id."""
+        with self._lock():
+            path = os.path.join(self.records, _hex(image_id, "image") + ".json")
+            record = read_json(path)
+            if record and repo_digest not in record.setdefault("repo_digests", []):
+                record["repo_digests"].append(repo_digest)
+                write_atomic(path, record)
+
     # -- import
     @_oserrors_as("import")
     def import_tarball(self, source, ref=None, log=None, config=None, message=None):
@@ -1154,28 +1318,20 @@ class ImageStore:
         if ref and "@" in ref:
             raise UsageError(f"cannot tag an image with the digest reference '{ref}'")
         from . import unpack
-        with self._lock():
-            self._recover()
-            txn = _Txn()
+        with _Transaction(self) as txn:
+            raw, close = unpack.open_source(source)
             try:
-                raw, close = unpack.open_source(source)
-                try:
-                    label = "stdin" if source == "-" else str(getattr(source, "name", source))
-                    log(f"{label}: unpacking")
-                    layer = self._ingest_layer(txn, raw, label)
-                finally:
-                    if close:
-                        raw.close()
-                comment = message or (f"Imported from {label}" if isinstance(source, str)
-                                      else "Imported")
-                image_id = self._store_config_image(txn, [layer], config or {}, comment, log)
-                if ref:
-                    self._set_tag(ref, image_id)
-            except BaseException:
-                txn.rollback()
-                raise
+                label = "stdin" if source == "-" else str(getattr(source, "name", source))
+                log(f"{label}: unpacking")
+                layer = self._ingest_layer(txn, raw, label)
             finally:
-                self._empty_tmp()
+                if close:
+                    raw.close()
+            comment = message or (f"Imported from {label}" if isinstance(source, str)
+                                  else "Imported")
+            image_id = self._store_config_image(txn, [layer], config or {}, comment, log)
+            if ref:
+                self._set_tag(ref, image_id)
         return image_id
 
     def _store_config_image(self, txn, layers, section, comment, log):
@@ -1778,7 +1934,7 @@ def created_epoch(text):
 
 def image_rows(images, no_trunc=False, now=None, match=None):
     """Rows of `contain images`: one per tag (an untagged image: '<none>'),
-    keys Repository, Tag, ID, CreatedSince, CreatedAt, Size (Docker's
+    keys Repository, Tag, Digest, ID, CreatedSince, CreatedAt, Size (Docker's
     --format names).  match: 'name' or 'name:tag' to show only those."""
     import time
     from .views import human_duration
@@ -1795,8 +1951,10 @@ def image_rows(images, no_trunc=False, now=None, match=None):
             if want and (name != want[0] or (want[1] and tag != want[1])):
                 continue
             when = created_epoch(image.created)
+            digests = [d.partition("@")[2] for d in image.repo_digests
+                       if d.partition("@")[0] == name]
             rows.append({
-                "Repository": name, "Tag": tag,
+                "Repository": name, "Tag": tag, "Digest": digests[0] if digests else "<none>",
                 "ID": image.id if no_trunc else image.short_id,
                 "CreatedSince": human_duration(now - when) + " ago" if when else "N/A",
                 "CreatedAt": image.created, "Size": human_size(image.size),

@@ -753,8 +753,8 @@ def resolve_image(store, cfg, log=None):
     if "rootfs" in cfg:
         cfg["argv"] = spec_argv(cfg)
         return cfg
-    from . import images
-    image = images.ImageStore(store.root).resolve(cfg["image"], log=log)
+    from . import images, registry
+    image = registry.image_for_run(store.root, cfg["image"], cfg.get("pull", "missing"), log)
     merged = images.apply_image_config(image.config, cfg)
     cfg.update(merged)
     cfg["rootfs"] = {"type": "image", "image_id": image.id, "layers": image.layer_dirs}

@@ -19,7 +19,10 @@ import errno
 import os
 import re
 
+# the one atomic write, lock and liveness check, shared with the core
 from ..core.fsutil import read_json, write_json  # noqa: F401  (re-exported)
+from ..core.state import (FileLock, boot_id, proc_start_time,  # noqa: F401
+                          process_alive, remove_tree)
 from ..errors import Conflict, ContainError, NotFound, UsageError
 
 DEFAULT_ROOT = "/var/lib/contain"
@@ -28,11 +31,6 @@ NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
 def state_root(explicit=None):
     return explicit or os.environ.get("CONTAIN_ROOT") or DEFAULT_ROOT
-
-
-# the one atomic write, lock and liveness check, shared with the core
-from ..core.state import (FileLock, boot_id, proc_start_time,  # noqa: F401
-                          process_alive, remove_tree)
 
 
 # What other host users may do under the state root: nothing.  The image
