@@ -783,7 +783,7 @@ def _build_registry(func, name_help, platform=False, server=False):
             sp.add_argument("--platform", metavar="OS/ARCH[/VARIANT]",
                             help="from a multi-platform image, pull this one (default: the host's)")
         if server:
-            sp.add_argument("-u", "--username")
+            sp.add_argument("-u", "--username", help="the user name to log in as")
             sp.add_argument("--password-stdin", action="store_true",
                             help="read the password from stdin")
         elif func is not cmd_logout:

@@ -1037,8 +1037,10 @@ class ImageStore:
         label = archive.label
         self._check_config(label, cand, platform)
         for layer in cand.layers:
-            if self._layer_info(layer["diff_id"])[1] is not None:
-                continue            # present: its source is not even read
+            if layer["media_type"] != DOCKER_ARCHIVE_LAYER and \
+                    self._layer_info(layer["diff_id"])[1] is not None:
+                continue    # an OCI layout may leave out a blob the store has
+            # (a docker-archive's layers are hashed even when present)
             if not archive.exists(layer["path"]):
                 raise ContainError(f"{label}: layer {layer['digest'] or layer['path']}: "
                                    f"missing blob '{layer['path']}'")
@@ -1068,13 +1070,8 @@ class ImageStore:
         from . import unpack
         for layer, diff_id in zip(cand.layers, diff_ids):
             layer["diff_id"] = diff_id
-            if layer["media_type"] != DOCKER_ARCHIVE_LAYER and \
-                    self._layer_lookup(diff_id)[1] is not None:
-                continue    # an OCI layout may leave out a blob the store has
-            if not archive.exists(layer["path"]):
-                raise ContainError(f"{label}: layer {layer['digest'] or layer['path']}: "
-                                   f"missing blob '{layer['path']}'")
-            if LAYER_TYPES.get(layer["media_type"]) == "zstd":
+            if LAYER_TYPES.get(layer["media_type"]) == "zstd" and \
+                    self._layer_info(diff_id)[1] is None:
                 unpack.decompressor_factory(unpack.ZSTD_MAGIC, f"{label}: layer "
                                             f"{layer['digest']}")
         cand.config = config
@@ -1301,7 +1298,7 @@ class ImageStore:
         """Remember that name@digest (a pushed manifest) is image_id."""
         with self._lock():
             path = os.path.join(self.records, _hex(image_id, "image") + ".json")
-            record = read_json(path)
+            record = self._record(image_id)
             if record and repo_digest not in record.setdefault("repo_digests", []):
                 record["repo_digests"].append(repo_digest)
                 write_atomic(path, record)
