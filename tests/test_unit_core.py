@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from tests import support  # noqa: F401  (puts the project on sys.path)
 from contain.engine import cli, logs, runtime, flags as spec, state, views
 from contain import clock
-from contain.core import init, mounts
+from contain.core import init, mounts, spawn
 from contain.errors import Conflict, NotFound, UsageError
 
 
@@ -428,7 +428,7 @@ class ChildLogicTest(unittest.TestCase):
         os.close(r)
         os.waitpid(pid, 0)
         with self.assertRaises(Exception) as cm:
-            runtime._child_failed(pid, data)
+            spawn.child_failed(pid, data)
         self.assertEqual(str(cm.exception), "mount /proc: Permission denied")
 
 

@@ -305,7 +305,7 @@ class UsernsContainerTest(unittest.TestCase):
         steps = ["user namespace: container root is host uid/gid",
                  "creating namespaces: pid uts mnt ipc net cgroup user",
                  "user namespace: mounting what needs the host's root first",
-                 "(idmapped mount)", "mounting proc on /proc", "binding /etc/hosts",
+                 "(idmapped mount)", "mounting proc on /proc", "on /etc/hosts",
                  "writing uid_map and gid_map of", "becoming root of the user namespace",
                  "binding the root onto itself inside the user namespace",
                  "binding the host's /dev/null (no mknod in a user namespace)",

@@ -71,10 +71,13 @@ def launch_for_process(process, pid, cgroup, config, console_socket=None, log=No
 
 
 def exec_process(root, cid, process, detach=False, pid_file=None, console_socket=None,
-                 preserve_fds=0, log=None):
+                 preserve_fds=0, log=None, stdio=None, interactive=True, seccomp=True):
     """Run process (a config.json `process` object) in container cid.
     Detached: return 0 once it runs (its parent is our caller's subreaper,
-    which reaps it); else wait and return its exit code."""
+    which reaps it); else wait and return its exit code.  stdio: the fds
+    it gets (default ours); interactive: copy our stdin to its terminal;
+    seccomp: under the container's filter (an engine's privileged exec
+    runs without)."""
     spec.check_process(process, "process.json", "process", required=True)
     rec = load(root, cid)
     status = rec.status(_cgroup_or_none(rec))
@@ -87,17 +90,20 @@ def exec_process(root, cid, process, detach=False, pid_file=None, console_socket
     linux.prctl(linux.PR_SET_DUMPABLE, 0)
     ns_fds = open_namespaces(rec.pid)
     try:
-        launch = launch_for_process(process, rec.pid, cgroup_of(rec), _bundle_config(rec),
+        config = _bundle_config(rec) if seccomp else {}
+        launch = launch_for_process(process, rec.pid, cgroup_of(rec), config,
                                     console_socket, log, preserve_fds, ns_fds)
         from .init import exec_main, preload
         preload(tty=launch.tty, caps=True, rlimits=bool(launch.rlimits))
         proc = spawn(launch, lambda L: exec_main(L, ns_fds), pidns=f"/proc/{rec.pid}/ns/pid",
-                     want_master=bool(launch.tty and not console_socket))
+                     stdio=stdio, want_master=bool(launch.tty and not console_socket))
     finally:
         for fd, _ in ns_fds:
             os.close(fd)
     if pid_file:
         write_text(os.path.abspath(pid_file), str(proc.pid))
     if detach:
+        if proc.master is not None:
+            os.close(proc.master)
         return 0
-    return wait_process(proc)
+    return wait_process(proc, interactive)

@@ -28,6 +28,8 @@ class Launch:
         self.argv = kw.pop("argv")
         self.env = kw.pop("env")              # list of KEY=VALUE
         self.cwd = kw.pop("cwd", "") or "/"
+        # where relative paths of the mount plan resolve: the bundle (runc's)
+        self.setup_cwd = kw.pop("setup_cwd", None)
         self.user = kw.pop("user", "") or ""  # a name or "uid[:gid]", resolved inside
         self.ids = kw.pop("ids", None)        # or (uid, gid, [gids]) as config.json says
         self.umask = kw.pop("umask", None)
@@ -144,6 +146,8 @@ def _setup_and_exec(L):
     # container sees its own cgroup as "/" (and every later child is counted).
     for path in L.cgroup_procs:
         _write(path, b"0", "joining cgroup")
+    if L.setup_cwd:
+        _step(lambda: os.chdir(L.setup_cwd), "entering the bundle")
 
     # Namespaces given by path (config.json's linux.namespaces[].path, or
     # --network container:X) are joined first, the user namespace first of
@@ -246,6 +250,7 @@ def become_command(L):
         _step(lambda: _setup_tty(L.ttysock, L.console_size, console=bool(L.plan)),
               "allocating a terminal")
 
+    log = L.log or (lambda msg: None)
     env = _environment(L.env)
     if L.ids is not None:
         uid, gid, groups = L.ids
@@ -263,6 +268,8 @@ def become_command(L):
 
     # Find the command now, while errors can still be reported precisely.
     path = find_executable(L.argv[0], env.get("PATH", DEFAULT_PATH))
+    log(f"process: user {uid}:{gid}" + (f" groups {','.join(map(str, groups))}" if groups
+                                        else "") + f", working directory {cwd}")
 
     # Limits and the OOM score while we are still root with every capability
     # (raising a hard limit or lowering the score needs CAP_SYS_RESOURCE).
@@ -300,6 +307,8 @@ def become_command(L):
         except OSError:
             pass
 
+    log("closing every inherited file descriptor but stdio"
+        + (f" and {L.preserve_fds} passed on" if L.preserve_fds else ""))
     if L.preexec:
         L.preexec()
     # Capabilities last but for seccomp: setting them up needs prctl/capset,
@@ -310,6 +319,11 @@ def become_command(L):
     elif L.caps is not None:
         from . import security
         _step(lambda: security.apply_capabilities(L.caps), "setting capabilities")
+    if L.cap_sets is not None or L.caps is not None:
+        kept = L.cap_sets["bounding"] if L.cap_sets is not None else L.caps
+        log(f"capabilities: {len(kept)} kept in the bounding set, the rest dropped")
+    log("no_new_privs: " + ("set (setuid programs gain nothing)" if L.no_new_privs
+                            else "not set"))
     if L.no_new_privs:
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
 
@@ -333,6 +347,9 @@ def become_command(L):
         from . import seccomp
         _step(lambda: seccomp.install(L.seccomp), "installing seccomp filter")
 
+    if L.seccomp:
+        log(f"seccomp filter installed ({len(L.seccomp)} BPF instructions)")
+    log("exec " + " ".join(L.argv))
     if L.init:
         # --init: stay as a tiny PID 1 that reaps zombies and forwards signals;
         # the command runs as our child.
@@ -504,13 +521,16 @@ def find_executable(cmd, path):
                   "executable file not found in $PATH")
 
 
-def resolve_user(spec, root="/"):
+def resolve_user(spec, root="/", files=None):
     """(uid, gid, supplementary gids, home) from '', 'name', 'uid', 'uid:gid',
-    'name:group', read from the container's /etc/passwd and /etc/group."""
+    'name:group', read from the container's /etc/passwd and /etc/group (or
+    from files: {'passwd': text, 'group': text}, read by the engine)."""
     if not spec:
         spec = "0"
     user, _, group = spec.partition(":")
-    passwd = _read_db(os.path.join(root, "etc/passwd"))
+    db = (lambda name: _parse_db(files.get(name) or "")) if files is not None else \
+        (lambda name: _read_db(os.path.join(root, "etc", name)))
+    passwd = db("passwd")
     entry = None
     if user.isdigit():
         uid = int(user)
@@ -522,7 +542,7 @@ def resolve_user(spec, root="/"):
         uid = int(entry[2])
     gid = int(entry[3]) if entry else 0
     home = entry[5] if entry and len(entry) > 5 and entry[5] else "/"
-    groups_db = _read_db(os.path.join(root, "etc/group"))
+    groups_db = db("group")
     if group:
         if group.isdigit():
             gid = int(group)
@@ -550,10 +570,14 @@ def home_of(uid, root="/"):
 def _read_db(path):
     try:
         with open(path) as f:
-            return [line.rstrip("\n").split(":") for line in f
-                    if line.strip() and not line.startswith("#")]
+            return _parse_db(f.read())
     except OSError:
         return []
+
+
+def _parse_db(text):
+    return [line.split(":") for line in text.splitlines()
+            if line.strip() and not line.startswith("#")]
 
 
 def tiny_init(child):

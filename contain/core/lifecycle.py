@@ -67,9 +67,23 @@ def driver():
     return _driver
 
 
+_controllers_only = None
+
+
+def driver_for(rec):
+    """The driver the record's cgroup was made with: every hierarchy (ours),
+    or an engine's that joins the controllers' hierarchies only."""
+    global _controllers_only
+    if rec.data.get("cgroup_all_hierarchies", True):
+        return driver()
+    if _controllers_only is None:
+        _controllers_only = cgroups.open_driver()
+    return _controllers_only
+
+
 def cgroup_of(rec):
     parent, name = rec.data["cgroup"]
-    return driver().cgroup(parent, name)
+    return driver_for(rec).cgroup(parent, name)
 
 
 # runc's AllowedDevices: whatever config.json says, the nodes every
@@ -94,14 +108,15 @@ def device_rules(resources, devices):
     return list(rules) + extra + list(ALLOWED_DEVICES)
 
 
-def make_cgroup(parent, name, resources, devices=(), log=None):
+def make_cgroup(parent, name, resources, devices=(), log=None, d=None):
     """The container's cgroup with config.json's resources and devices."""
-    limits, _, raw = cgroups.limits_from_spec(resources or {}, driver().version)
+    d = d or driver()
+    limits, _, raw = cgroups.limits_from_spec(resources or {}, d.version)
     devices = device_rules(resources, devices)
-    d = driver()
     if log:
         log(f"creating cgroup {parent}/{name} (cgroup v{d.version})"
-            + (f"; limits: {cgroups.describe_limits(limits)}" if limits else ""))
+            + (f"; applying cgroup limits: {cgroups.describe_limits(limits)}"
+               if limits else ""))
     cg = d.create(parent, name, limits, devices=devices if devices is not None else "all")
     try:
         if d.version == 2 and devices is not None:
@@ -125,11 +140,13 @@ class Options:
 
     def __init__(self, pid_file=None, console_socket=None, preserve_fds=0, no_pivot=False,
                  wait_start=True, stdio=None, want_master=False, on_namespaces=None,
-                 log=None):
+                 log=None, cgroup_driver=None):
         self.pid_file, self.console_socket = pid_file, console_socket
         self.preserve_fds, self.no_pivot = preserve_fds, no_pivot
         self.wait_start, self.stdio, self.want_master = wait_start, stdio, want_master
         self.on_namespaces, self.log = on_namespaces, log
+        # the engine's own driver (it skips the hybrid cgroup2 tree for speed)
+        self.cgroup_driver = cgroup_driver
 
 
 def create(root, cid, bundle_dir, opts=None):
@@ -162,8 +179,10 @@ def _create(rec, bundle, opts):
                 "annotations": config.get("annotations") or {},
                 "owner": "", "pid": 0, "hooks": {"poststop": spec.hooks(config, "poststop")}}
     parent, name = cgroup_location(lx.get("cgroupsPath"), rec.id)
-    rec.update(cgroup=[parent, name])                # recorded before it exists
-    cg = make_cgroup(parent, name, lx.get("resources"), lx.get("devices"), log)
+    rec.update(cgroup=[parent, name],                # recorded before it exists
+               cgroup_all_hierarchies=getattr(opts.cgroup_driver, "all_hierarchies", True))
+    cg = make_cgroup(parent, name, lx.get("resources"), lx.get("devices"), log,
+                     opts.cgroup_driver)
     launch = launch_for(bundle, rec, cg, opts)
     if opts.wait_start:
         os.mkfifo(rec.path("exec.fifo"), 0o600)
@@ -174,8 +193,12 @@ def _create(rec, bundle, opts):
 
     def on_ready(pid):
         if "user" in ns and not ns["user"]:
-            from .security import write_id_maps
-            write_id_maps(pid, id_map(lx.get("uidMappings")), id_map(lx.get("gidMappings")))
+            from .security import format_id_map, write_id_maps
+            uid_map, gid_map = id_map(lx.get("uidMappings")), id_map(lx.get("gidMappings"))
+            if log:
+                log(f"writing uid_map and gid_map of {pid}: "
+                    + format_id_map(uid_map).strip().replace("\n", ", "))
+            write_id_maps(pid, uid_map, gid_map)
         if opts.on_namespaces:
             opts.on_namespaces(pid)
 
@@ -188,6 +211,13 @@ def _create(rec, bundle, opts):
     from .init import child_main, preload
     preload(tty=launch.tty, caps=True, hooks=bool(launch.start_hooks),
             rlimits=bool(launch.rlimits))
+    userns_fds = mounts.open_userns_fds(launch.host_plan + launch.plan)
+    if log:
+        new = [n for n in ("pid", "uts", "mount", "ipc", "network", "cgroup", "user", "time")
+               if n in ns and not ns[n]]
+        log("creating namespaces: " + " ".join({"mount": "mnt", "network": "net"}.get(n, n)
+                                               for n in new)
+            + "".join(f"; joining {n} {p}" for n, p in ns.items() if p))
     try:
         proc = spawn(launch, child_main,
                      pidns=None if "pid" in ns and not ns["pid"] else ns.get("pid") or False,
@@ -195,7 +225,7 @@ def _create(rec, bundle, opts):
                      stdio=opts.stdio, on_ready=on_ready, on_hooks=on_hooks,
                      want_master=opts.want_master)
     finally:
-        for fd in (launch.fifo_fd, launch.userns_fd):
+        for fd in [launch.fifo_fd, launch.userns_fd] + userns_fds:
             if fd >= 0:
                 os.close(fd)
         if launch.ttysock is not None:
@@ -235,8 +265,7 @@ def launch_for(bundle, rec, cg, opts):
             unshare |= flag
     if "mount" not in ns:
         raise UsageError("config.json: linux.namespaces: contain needs a mount namespace")
-    plan = mounts.plan_from_spec(config, bundle.rootfs, driver().version,
-                                 no_pivot=opts.no_pivot)
+    plan = mounts.plan_from_spec(config, bundle.rootfs, cg.version, no_pivot=opts.no_pivot)
     userns = "user" in ns and not ns["user"]
     extra = {}
     if userns:
@@ -270,7 +299,9 @@ def launch_for(bundle, rec, cg, opts):
         no_new_privs=bool(proc.get("noNewPrivileges")),
         seccomp=seccomp_program(lx.get("seccomp"), caps["bounding"]),
         preserve_fds=opts.preserve_fds, log=opts.log, errfd=-1,
-        loopback="network" in ns and not ns["network"], **extra)
+        loopback="network" in ns and not ns["network"], setup_cwd=bundle.path,
+        # a tiny init as PID 1 that reaps and forwards signals (`run --init`)
+        init=(config.get("annotations") or {}).get("run.contain.init") == "true", **extra)
 
 
 def _host_id(mappings):
@@ -502,7 +533,7 @@ def destroy(rec):
     cgroup = rec.data.get("cgroup")
     if cgroup:
         try:
-            driver().destroy(*cgroup)
+            driver_for(rec).destroy(*cgroup)
         except (OSError, ContainError) as e:
             raise ContainError(f"removing cgroup {'/'.join(cgroup)}: {e}") from None
     state.remove_tree(rec.dir)
@@ -563,9 +594,10 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signa
              signal.SIGUSR2, signal.SIGWINCH)
 
 
-def wait_process(proc):
+def wait_process(proc, interactive=True):
     """Wait for a child process, forwarding our signals to it and copying
-    its terminal (if it has one) to ours; its exit code (128+N on signal N)."""
+    its terminal (if it has one) to ours (our stdin too, if interactive);
+    its exit code (128+N on signal N)."""
     def forward(sig, _frame):
         try:
             os.kill(proc.pid, sig)
@@ -584,7 +616,7 @@ def wait_process(proc):
                         exited["status"] = status
                 return bool(exited)
             with terminal.RawMode(0):
-                terminal.proxy(proc.master, 0, 1, child_exited)
+                terminal.proxy(proc.master, 0, 1, child_exited, forward_stdin=interactive)
             os.close(proc.master)
         while "status" not in exited:
             try:

@@ -478,7 +478,8 @@ def userns_phases(plan, new_netns=True):
             _under(target, t) for t in late_targets)
         host_bind = (isinstance(op, WriteFile) or isinstance(op, MountOp)
                      and op.flags & MS_BIND and not isinstance(op, BindDevice))
-        if isinstance(op, (MakePrivate, BindRoot, OverlayRoot)) or (not covered and (
+        if isinstance(op, (MakePrivate, BindRoot, OverlayRoot)) or target == "/" \
+                or (not covered and (
                 host_bind or isinstance(op, MountOp) and op.fstype == "proc"
                 or isinstance(op, MountOp) and op.fstype == "sysfs" and not new_netns)):
             op.before_userns = True
@@ -765,20 +766,62 @@ class IdmappedMount(MountOp):
     def __init__(self, target, source, maps, recursive, **kw):
         super().__init__(target, None, source, MS_BIND, **kw)
         self.maps, self.recursive = maps, recursive
+        self.userns_fd = -1     # opened by the runtime before fork (open_userns_fds)
 
     def describe(self):
         return f"binding {self.source} on {self.target} with its ids mapped (idmapped mount)"
 
     def run(self, ctx):
-        from .security import idmapped_bind, open_userns
-        uid_map, gid_map = self.maps
-        userns = open_userns(uid_map, gid_map)
+        from .security import idmapped_bind
         fd = resolve_in_root(ctx.root, self.target, self.kind, self.follow, owner=ctx.owner)
         try:
-            idmapped_bind(self.source, f"/proc/self/fd/{fd}", userns, self.recursive)
+            idmapped_bind(self.source, self.target, self.userns_fd, self.recursive,
+                          target_fd=fd)
         finally:
             os.close(fd)
-            os.close(userns)
+
+
+def open_userns_fds(plan):
+    """Give each idmapped op the fd of a user namespace with its mappings.
+    Done by the runtime before fork: the helper process that makes one must
+    not be born in the container's PID namespace (its /proc/PID would name
+    another process).  Returns the fds, for the caller to close."""
+    from .security import open_userns
+    fds, made = [], {}
+    for op in plan:
+        if isinstance(op, (IdmappedMount, IdmappedOverlay)):
+            key = repr(op.maps)
+            if key not in made:
+                made[key] = open_userns(*op.maps)
+                fds.append(made[key])
+            op.userns_fd = made[key]
+    return fds
+
+
+class IdmappedOverlay(MountOp):
+    """An overlay mount with the option idmap: overlayfs itself cannot be
+    idmapped (EINVAL), so each lower layer is first bound onto itself
+    through an idmapped mount (in this mount namespace only: on disk the
+    layers stay as they are, shared by every container), then the overlay
+    is mounted over those.  Needs the host's root: a before_userns op."""
+
+    def __init__(self, target, data, maps, flags=0, origin=None):
+        super().__init__(target, "overlay", "overlay", flags, data, follow=True,
+                         origin=origin)
+        self.maps = maps
+        self.userns_fd = -1     # opened by the runtime before fork (open_userns_fds)
+
+    def describe(self):
+        return (f"mounting overlay on {self.target} over image layers with their ids "
+                "mapped (idmapped mounts)" + (f"  [{self.origin}]" if self.origin else ""))
+
+    def run(self, ctx):
+        from .security import idmapped_bind
+        lowers = next((o[len("lowerdir="):] for o in self.data.split(",")
+                       if o.startswith("lowerdir=")), "")
+        for layer in lowers.split(":"):
+            idmapped_bind(layer, layer, self.userns_fd)
+        super().run(ctx)
 
 
 class Device(Op):
@@ -930,7 +973,16 @@ def _ops_for_mount(m, index, cgroup_version, hierarchies, userns, cgroupns):
             return [IdmappedMount(dest, source, maps, idmap == "ridmap"
                                   or flags & MS_REC, **common)]
         return [MountOp(dest, None, source, MS_BIND | flags | prop, attrs=attrs, **common)]
-    op = MountOp(dest, kind, source or kind, flags, data or None, follow=True,
+    if kind == "overlay" and idmap:
+        maps = ([(x["containerID"], x["hostID"], x["size"]) for x in m["uidMappings"]],
+                [(x["containerID"], x["hostID"], x["size"]) for x in m["gidMappings"]])
+        return [IdmappedOverlay(dest, data, maps, flags, origin=origin)]
+    # /proc, /sys, /dev and the kernel filesystems must be real directories
+    # of the image (a symlink there is refused: CVE-2019-19921 class); a
+    # tmpfs elsewhere may follow links, resolved inside the root.
+    follow = kind not in ("proc", "sysfs", "devpts", "mqueue") and \
+        dest.rstrip("/") not in ("/dev", "/proc", "/sys")
+    op = MountOp(dest, kind, source or kind, flags, data or None, follow=follow,
                  origin=origin)
     ops = [op]
     if prop:

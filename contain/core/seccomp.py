@@ -486,6 +486,31 @@ def profile_program(text, caps, arch=None, source="the seccomp profile"):
     return compile_profile(profile, caps, arch, source)
 
 
+def resolve_profile(profile, caps, arch=None):
+    """A profile in Docker's format (rules with includes/excludes by
+    capability, architecture, kernel) made plain OCI form for this host and
+    capability set: what config.json's linux.seccomp holds."""
+    arch = arch or native_arch()
+    _, _, arch_names, _ = ARCHES[arch]
+    cap_names = {security.cap_name(c) for c in caps}
+    kernel = _kernel_version()
+    rules = []
+    for rule in profile.get("syscalls") or ():
+        if not _applies(rule, cap_names, arch_names, kernel):
+            continue
+        names = rule.get("names") or ([rule["name"]] if rule.get("name") else [])
+        out = {"names": list(names), "action": rule.get("action")}
+        for key in ("errnoRet", "args"):
+            if rule.get(key) is not None:
+                out[key] = rule[key]
+        rules.append(out)
+    out = {"defaultAction": profile.get("defaultAction"),
+           "architectures": ["SCMP_ARCH_" + arch.upper()], "syscalls": rules}
+    if profile.get("defaultErrnoRet") is not None:
+        out["defaultErrnoRet"] = profile["defaultErrnoRet"]
+    return out
+
+
 def install(program):
     """Install program on this process: the child's last step before execve.
 

@@ -438,7 +438,7 @@ def open_userns(uid_map, gid_map):
         os.waitpid(pid, 0)
 
 
-def idmapped_bind(source, target, userns_fd, recursive=False):
+def idmapped_bind(source, target, userns_fd, recursive=False, target_fd=None):
     """Bind source onto target through the id mapping of userns_fd.
 
     A file owned by id N on disk appears owned by the id N maps to (0 ->
@@ -455,7 +455,11 @@ def idmapped_bind(source, target, userns_fd, recursive=False):
         attr = linux.mount_attr(linux.MOUNT_ATTR_IDMAP, 0, 0, userns_fd)
         linux.mount_setattr(tree, "", linux.AT_EMPTY_PATH | (
             linux.AT_RECURSIVE if recursive else 0), attr)
-        linux.move_mount(tree, "", -100, target, linux.MOVE_MOUNT_F_EMPTY_PATH)
+        if target_fd is not None:   # onto an O_PATH fd (resolved inside a root)
+            linux.move_mount(tree, "", target_fd, "", linux.MOVE_MOUNT_F_EMPTY_PATH
+                             | linux.MOVE_MOUNT_T_EMPTY_PATH)
+        else:
+            linux.move_mount(tree, "", -100, target, linux.MOVE_MOUNT_F_EMPTY_PATH)
     finally:
         os.close(tree)
 

@@ -37,7 +37,7 @@ _ENTRY = "import sys; sys.path.insert(0, sys.argv[1]); import contain.engine.mon
 
 def launch(store, c, log=None):
     """Start a detached monitor for c; returns when the command runs."""
-    from .runtime import _read_all
+    from ..core.spawn import read_all as _read_all
     r, w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:  # intermediate: leave the session, fork the monitor, exit

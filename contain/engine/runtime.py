@@ -7,18 +7,12 @@ network (veth, rules, address lease) and the container's directory.  The
 root filesystem is mounted inside the container's own mount namespace, so it
 vanishes with the container's last process and never needs unmounting.
 
-How a container is born (spawn):
-
-    parent                                  child (PID 1 of the new PID ns)
-    ------                                  -----
-    cgroup, network plan, mount plan
-    unshare(CLONE_NEWPID); fork()  ------>  join cgroup, unshare(mnt uts ipc net cgroup)
-    setns(own PID ns) back                  "ready" ------------------------+
-    read "ready" <----------------------------------------------------------+
-    write uid_map/gid_map (--userns)
-    attach network (veth, routes)
-    write "g" ----------------------------> mounts, pivot_root, user, caps,
-    read error pipe until EOF <-----------  seccomp, execve (EOF) or "error ..."
+How a container is born: the engine writes the container's config.json
+(generate.py: Docker's defaults, the image, the flags) into
+containers/<id>/bundle/, then asks the runtime core to create it in
+process (core.lifecycle.create, its records under STATE/runtime), without
+the wait for `start`: the core calls back once the namespaces exist
+(network.attach moves the veth in) and returns when the command runs.
 """
 
 import os
@@ -107,9 +101,9 @@ def create(store, cfg, log=None):
     try:
         if log:
             log(f"created container {c.id[:12]} ({c.name})")
+        check_limits(c)
         prepare_rootfs(c, setup, log)
         prepare_userns(c, setup, log)
-        prepare_cgroup(c, setup, log)
     except BaseException:
         setup.rollback()
         raise
@@ -204,59 +198,30 @@ def prepare_userns(c, setup, log):
     c.update(userns={"start": start, "size": size, "rootfs": mode})
 
 
-def prepare_cgroup(c, setup, log):
-    limits = c.config.get("limits") or {}
-    driver = cgroup_driver()
-    parent = cgroup_parent(c)
-    setup.push("removing cgroup", driver.destroy, parent, cgroup_name(c))
-    if log:
-        from ..core.cgroups import describe_limits
-        desc = describe_limits(limits)
-        log(f"creating cgroup {parent}/{c.id[:12]} (cgroup v{driver.version})"
-            + (f"; applying cgroup limits: {desc}" if limits else ""))
-    privileged = c.config.get("security", {}).get("privileged")
-    cg = driver.create(parent, cgroup_name(c), limits, devices="all" if privileged else "default")
-    if driver.version == 2 and not privileged:
-        # cgroup v2 has no devices controller: a BPF program is its allow-list
-        from ..core.security import attach_device_filter
-        if log:
-            log("attaching the device allow-list (BPF) to the cgroup")
-        attach_device_filter(cg.dirs[0])
-    return cg
+def check_limits(c):
+    """Refuse, at create, limits Docker refuses or this host cannot apply
+    (the cgroup itself is made by the core at every start)."""
+    from ..core.cgroups import check_limits as docker_rules
+    limits = docker_rules(c.config.get("limits") or {})
+    cgroup_driver().check(limits)
+
+
+def runtime_root(store):
+    """Where the runtime core keeps the records of the engine's containers
+    (`contain oci --root STATE/runtime list` shows them)."""
+    return os.path.join(store.root, "runtime")
 
 
 # ------------------------------------------------------------------ spawn
-class Process:
-    """A running container process as the parent sees it."""
-
-    def __init__(self, pid, master=None):
-        self.pid, self.master = pid, master
-
-
-def root_source(c):
-    rootfs = c.config["rootfs"]
-    if rootfs["type"] == "dir":
-        return ("bind", rootfs["path"]), rootfs["path"]
-    if rootfs["type"] == "tar":
-        return ("bind", c.path("rootfs")), c.path("rootfs")
-    from .images import overlay_mount_data
-    data, cwd = overlay_mount_data(rootfs["layers"], c.path("upper"), c.path("work"))
-    return ("overlay", data, cwd, len(rootfs["layers"])), c.path("rootfs")
-
-
 def write_etc_files(c, netinfo=None):
     """/etc/hostname, /etc/hosts and /etc/resolv.conf for the container."""
     cfg = c.config
     hostname = cfg["hostname"]
     files = {"/etc/hostname": hostname + "\n"}
     net = cfg.get("network") or {}
-    try:
-        from . import network
-        files["/etc/hosts"] = network.hosts_for(c, netinfo)
-        files["/etc/resolv.conf"] = network.resolv_for(c)
-    except ImportError:
-        files["/etc/hosts"] = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost "
-                               f"ip6-loopback\n127.0.1.1\t{hostname}\n")
+    from . import network
+    files["/etc/hosts"] = network.hosts_for(c, netinfo)
+    files["/etc/resolv.conf"] = network.resolv_for(c)
     if net.get("mode") == "host":
         files.pop("/etc/hostname")
     out = {}
@@ -272,228 +237,21 @@ def write_etc_files(c, netinfo=None):
     return out
 
 
-def launch_for(c, log, tty, netinfo=None):
-    """The Launch (everything the child needs) for this container."""
-    from ..core.init import Launch
-    cfg = c.config
-    driver = cgroup_driver()
-    cgroup = driver.cgroup(cgroup_parent(c), cgroup_name(c))
-    source, root = root_source(c)
-    files = write_etc_files(c, netinfo)
-    uns = c.state.get("userns")
-    plan = mounts.build_plan(cfg, source, files, driver.version,
-                             userns=uns["rootfs"] if uns else None)
-    flags = NAMESPACE_FLAGS
-    userns = {}
-    if uns:
-        flags |= linux.CLONE_NEWUSER
-        host_plan, plan = mounts.split_plan(plan)
-        userns = dict(userns=True, host_plan=host_plan, owner=(uns["start"], uns["start"]))
-    join = []
-    mode = (cfg.get("network") or {}).get("mode", "none")
-    if mode == "host":
-        flags &= ~(linux.CLONE_NEWNET | linux.CLONE_NEWUTS)
-    elif mode.startswith("container:"):
-        flags &= ~linux.CLONE_NEWNET
-        other = netinfo["container_pid"]
-        join.append((f"/proc/{other}/ns/net", linux.CLONE_NEWNET))
-    sec = security_settings(c)
-    return Launch(argv=cfg["argv"], env=default_env(cfg, tty), cwd=cfg.get("cwd"),
-                  user=cfg.get("user"), hostname=cfg["hostname"], root=root, plan=plan,
-                  unshare_flags=flags, join_ns=join, cgroup_procs=cgroup.join_files,
-                  tty=tty, log=log, errfd=-1,
-                  sync=bool(netinfo and netinfo.get("attach")) or bool(uns),
-                  **userns, **sec)
-
-
-def default_env(cfg, tty):
-    """Docker's environment: PATH, HOSTNAME, TERM (with -t), then the image's
-    and the user's variables (HOME is added in the child from /etc/passwd)."""
-    from ..core.init import DEFAULT_PATH
-    from .flags import merge_env
-    base = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={cfg['hostname']}"]
-    if tty:
-        base.append("TERM=xterm")
-    return merge_env(base, cfg.get("env", []))
-
-
-def security_settings(c):
-    return security_settings_cfg(c.config)
-
-
-def security_settings_cfg(cfg):
-    """caps / no_new_privs / seccomp / init for the child (contain.security)."""
-    out = {"init": bool(cfg.get("init"))}
-    try:
-        from ..core import security
-    except ImportError:
-        return out
-    out.update(security.settings_for(cfg))
-    return out
-
-
-def spawn(c, log=None, stdio=None, tty=False, netinfo=None, attach_network=None):
-    """Fork the container's PID 1 and wait until it has exec'd the command.
-
-    stdio: (stdin, stdout, stderr) fds for the child (default: ours).
-    Returns a Process; raises ContainError/CommandError if setup or exec
-    failed (the child is reaped then).
-    """
-    launch = launch_for(c, log, tty, netinfo)
-    from ..core.init import preload
-    preload(tty, launch.caps is not None)
-    maps = None
-    if launch.userns:
-        # A user namespace with the container's maps, for the idmapped
-        # mounts the child makes before it has its own (made now: it forks
-        # a helper, which must not be born in the container's PID namespace).
-        from ..core import security
-        uns = c.state["userns"]
-        maps = [(0, uns["start"], uns["size"])]
-        try:
-            launch.userns_fd = security.open_userns(maps, maps)
-        except OSError as e:
-            raise ContainError(f"creating a user namespace: {e.strerror or e}") from None
-    try:
-        return _spawn(c, launch, log, stdio, tty, attach_network, maps)
-    finally:
-        if launch.userns_fd >= 0:
-            os.close(launch.userns_fd)
-
-
-def _spawn(c, launch, log, stdio, tty, attach_network, maps):
-    errr, errw = os.pipe2(os.O_CLOEXEC)
-    gor, gow = os.pipe2(os.O_CLOEXEC) if launch.sync else (-1, -1)
-    launch.errfd, launch.gofd = errw, gor
-    parent_sock = None
-    if tty:
-        import socket
-        parent_sock, launch.ttysock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    if log:
-        flags = launch.unshare_flags | linux.CLONE_NEWPID
-        log("creating namespaces: " + " ".join(n for n in NAMESPACE_ORDER
-                                               if linux.NAMESPACES[n] & flags))
-
-    # The child must be PID 1 of a new PID namespace: unshare it for our
-    # children only, fork, then return to our own PID namespace so that our
-    # later children (ip, iptables) are not born inside the container.
-    own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        linux.unshare(linux.CLONE_NEWPID)
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.close(errr)
-                if gow >= 0:
-                    os.close(gow)
-                if parent_sock is not None:
-                    parent_sock.close()
-                if stdio:
-                    for i, fd in enumerate(stdio):
-                        if fd != i:
-                            os.dup2(fd, i)
-                from ..core.init import child_main
-                child_main(launch)
-            finally:
-                os._exit(125)
-        linux.setns(own_pidns, linux.CLONE_NEWPID)
-    finally:
-        os.close(own_pidns)
-    os.close(errw)
-    if gor >= 0:
-        os.close(gor)
-    if launch.ttysock is not None:
-        launch.ttysock.close()
-    proc = Process(pid)
-    try:
-        if launch.sync:
-            line = _read_until(errr, b"\n")
-            if line == b"ready\n":
-                if maps:
-                    write_maps(pid, maps, log)
-                if attach_network:
-                    attach_network(pid)
-                os.write(gow, b"g")
-            else:
-                _child_failed(pid, line + _read_all(errr))
-        if tty:
-            import socket
-            _, fds, _, _ = socket.recv_fds(parent_sock, 16, 1)
-            if fds:
-                proc.master = fds[0]
-            parent_sock.close()
-        report = _read_all(errr)
-        if report:
-            _child_failed(pid, report)
-    except BaseException:
-        _kill_and_reap(pid)
-        if proc.master is not None:
-            os.close(proc.master)
-        raise
-    finally:
-        os.close(errr)
-        if gow >= 0:
-            os.close(gow)
+def spawn(store, c, log=None, stdio=None, tty=False, netinfo=None, attach_network=None):
+    """config.json for c, then the core creates and runs it in process.
+    Returns the core's Process (pid, terminal master); raises ContainError
+    or CommandError after undoing what the core made."""
+    from . import generate
+    from ..core import lifecycle
+    config = generate.config_for(c, tty, netinfo)
+    bundle = generate.write_bundle(c, config)
+    root = runtime_root(store)
+    lifecycle.delete(root, c.id, force=True)      # a record left by a crash
+    opts = lifecycle.Options(wait_start=False, stdio=stdio, want_master=tty,
+                             on_namespaces=attach_network, log=log,
+                             cgroup_driver=cgroup_driver())
+    _, proc = lifecycle.create(root, c.id, bundle, opts)
     return proc
-
-
-def write_maps(pid, maps, log=None):
-    """The child's uid_map and gid_map: only a process outside its user
-    namespace (and root in ours) may write them."""
-    from ..core import security
-    if log:
-        log(f"writing uid_map and gid_map of {pid}: "
-            + security.format_id_map(maps).strip().replace("\n", ", "))
-    try:
-        security.write_id_maps(pid, maps, maps)
-    except OSError as e:
-        raise ContainError(f"writing the user namespace's id maps: {e.filename}: "
-                           f"{e.strerror}") from None
-
-
-def _read_until(fd, sep):
-    data = b""
-    while not data.endswith(sep):
-        chunk = os.read(fd, 1)
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
-def _read_all(fd):
-    chunks = []
-    while True:
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-
-
-def _child_failed(pid, report):
-    """Turn the child's error record into the right exception."""
-    _kill_and_reap(pid)
-    parts = report.decode(errors="replace").split("\0")
-    if len(parts) < 5 or parts[0] != "error":
-        raise ContainError("container process failed during setup"
-                           + (f": {report[:200]!r}" if report else ""))
-    _, step, err, code, detail = parts[:5]
-    code = int(code)
-    message = f"{step}: {detail}" if detail else step
-    if code in (126, 127):
-        raise CommandError(message, code)
-    raise ContainError(message)
-
-
-def _kill_and_reap(pid):
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
 
 
 def exit_code_of(status):
@@ -559,15 +317,13 @@ def network_teardown(store, c):
 
 # --------------------------------------------------------------- lifecycle
 def start_process(store, c, log=None, stdio=None, tty=False):
-    """Prepare the cgroup and network and spawn PID 1; undo all on failure."""
+    """Prepare the network and have the core start PID 1; undo all on failure."""
     setup = Setup(log)
     try:
-        if not cgroup_driver().exists(cgroup_parent(c), cgroup_name(c)):
-            prepare_cgroup(c, setup, log)  # made by create; re-made for a restart
         netinfo, attach = network_prepare(store, c, log)
         if attach:
             setup.push("releasing network", network_teardown_info, store, c, netinfo)
-        proc = spawn(c, log, stdio, tty, netinfo, attach)
+        proc = spawn(store, c, log, stdio, tty, netinfo, attach)
     except BaseException:
         setup.rollback()
         raise
@@ -582,8 +338,11 @@ def network_teardown_info(store, c, netinfo):
 
 def cleanup_after_exit(store, c, log=None):
     """Release what only a running container needs: network, cgroup."""
+    from ..core import lifecycle
     errors = []
     for what, fn, args in (("releasing network", network_teardown, (store, c)),
+                           ("removing the runtime record", lifecycle.delete,
+                            (runtime_root(store), c.id, True)),
                            ("removing cgroup", cgroup_driver().destroy,
                             (cgroup_parent(c), cgroup_name(c)))):
         if log:
