@@ -17,6 +17,7 @@ import unittest
 from tests import support  # noqa: F401  (puts the project on sys.path)
 
 from contain.core import cgroups
+from contain.engine import generate
 from contain.errors import ContainError, UsageError
 
 MiB = 1 << 20
@@ -491,7 +492,8 @@ class FakeV1(TmpDir):
             "memory": 64 * MiB, "memory_reservation": 32 * MiB, "nano_cpus": 1500000000,
             "cpu_shares": 512, "cpuset_cpus": "1", "pids_limit": 0,
             "device_read_iops": [{"path": "/dev/vda", "major": 254, "minor": 0,
-                                  "rate": 100}]}, )
+                                  "rate": 100}]},
+            devices=generate.device_rules(privileged=False))
         self.assertEqual(self.f("memory", "memory.limit_in_bytes"), str(64 * MiB))
         self.assertEqual(self.f("memory", "memory.memsw.limit_in_bytes"), str(128 * MiB))
         self.assertEqual(self.f("memory", "memory.soft_limit_in_bytes"), str(32 * MiB))

@@ -17,10 +17,27 @@ from contain.core import init, mounts, spawn
 from contain.errors import Conflict, NotFound, UsageError
 
 
-def plan_for(cfg=None, source=("bind", "/r"), files=None, version=2):
-    base = {"security": {}, "mounts": []}
-    base.update(cfg or {})
-    return mounts.build_plan(base, source, files or {}, version, [])
+def oci_config(privileged=False, read_only=False, extra_mounts=(), masked=True, userns=None,
+               network=None):
+    """A config.json as the engine's generator writes one (Docker's defaults)."""
+    from contain.engine import defaults, generate
+    lx = {"namespaces": [{"type": t} for t in ("pid", "ipc", "mount", "cgroup", "uts")]
+          + [network or {"type": "network"}]}
+    if masked:
+        lx["maskedPaths"] = list(defaults.MASKED_PATHS)
+        lx["readonlyPaths"] = list(defaults.READONLY_PATHS)
+    if userns:
+        lx["namespaces"].append({"type": "user"})
+        lx["uidMappings"] = lx["gidMappings"] = [{"containerID": 0, "hostID": 100000,
+                                                  "size": 65536}]
+    return {"ociVersion": "1.2.0", "root": {"path": "/r", "readonly": read_only},
+            "process": {"args": ["true"]},
+            "mounts": generate.default_mounts(privileged) + list(extra_mounts),
+            "linux": lx}
+
+
+def plan_for(version=2, hierarchies=(), **kw):
+    return mounts.plan_from_spec(oci_config(**kw), "/r", version, list(hierarchies))
 
 
 class MountPlanTest(unittest.TestCase):
@@ -31,42 +48,62 @@ class MountPlanTest(unittest.TestCase):
         self.assertEqual(plan[2].target, "/proc")
         pivot = kinds.index("PivotRoot")
         self.assertTrue(all(k in ("Mask", "ReadOnly") for k in kinds[pivot + 1:]))
+        from contain.engine import defaults
         masked = [op.path for op in plan if isinstance(op, mounts.Mask)]
-        self.assertEqual(tuple(masked), mounts.MASKED_PATHS)
+        self.assertEqual(tuple(masked), defaults.MASKED_PATHS)
         self.assertIn("/proc/kcore", masked)
+        self.assertEqual({op.origin for op in plan if isinstance(op, mounts.Mask)},
+                         {"linux.maskedPaths"})
 
     def test_proc_flags_and_sys_read_only(self):
         ops = {op.target: op for op in plan_for() if isinstance(op, mounts.MountOp)}
         from contain.core import linux
         self.assertEqual(ops["/proc"].flags, linux.MS_NOSUID | linux.MS_NOEXEC | linux.MS_NODEV)
+        self.assertEqual(ops["/proc"].origin, "mounts[0]")
+        self.assertFalse(ops["/proc"].follow)         # a symlinked /proc is refused
         self.assertTrue(ops["/sys"].flags & linux.MS_RDONLY)
         self.assertIn("newinstance", ops["/dev/pts"].data)
         self.assertIn("ptmxmode=0666", ops["/dev/pts"].data)
 
     def test_privileged_skips_masks_and_read_only_sys(self):
-        plan = plan_for({"security": {"privileged": True}})
+        plan = plan_for(privileged=True, masked=False)
         self.assertFalse([op for op in plan if isinstance(op, (mounts.Mask, mounts.ReadOnly))])
+        from contain.core import linux
+        sys_op = next(op for op in plan if getattr(op, "target", "") == "/sys")
+        self.assertFalse(sys_op.flags & linux.MS_RDONLY)
 
     def test_read_only_root_is_remounted_last(self):
-        plan = plan_for({"read_only": True})
+        plan = plan_for(read_only=True)
         self.assertIsInstance(plan[-1], mounts.RemountRootReadOnly)
 
-    def test_user_mounts_come_before_pivot(self):
-        plan = plan_for({"mounts": [{"type": "tmpfs", "target": "/scratch", "data": "size=1m"}]})
-        names = [op.describe() for op in plan]
-        tmpfs = next(i for i, d in enumerate(names) if "/scratch" in d)
-        self.assertLess(tmpfs, next(i for i, op in enumerate(plan)
-                                    if isinstance(op, mounts.PivotRoot)))
+    def test_user_mounts_come_before_pivot_and_ro_binds_are_recursive(self):
+        from contain.engine import generate
+        extra = generate.user_mounts([
+            {"type": "tmpfs", "target": "/scratch", "data": "size=1m"},
+            {"type": "bind", "source": "/srv", "target": "/data", "readonly": True}])
+        plan = plan_for(extra_mounts=extra)
+        pivot = next(i for i, op in enumerate(plan) if isinstance(op, mounts.PivotRoot))
+        scratch = next(i for i, op in enumerate(plan) if getattr(op, "target", "") == "/scratch")
+        self.assertLess(scratch, pivot)
+        data = next(op for op in plan if getattr(op, "target", "") == "/data")
+        from contain.core import linux
+        self.assertEqual(data.attrs[0] & linux.MOUNT_ATTR_RDONLY, linux.MOUNT_ATTR_RDONLY)
 
     def test_overlay_root_and_v1_cgroup_hierarchies(self):
-        plan = mounts.build_plan({"security": {}}, ("overlay", "lowerdir=a", "/l", 1), {}, 1,
-                                 [("memory", "memory"), ("cpu,cpuacct", "cpu,cpuacct")])
-        self.assertIsInstance(plan[1], mounts.OverlayRoot)
+        overlay = {"destination": "/", "type": "overlay", "source": "overlay",
+                   "options": ["lowerdir=/l/2:/l/1", "upperdir=/u", "workdir=/w"]}
+        plan = plan_for(version=1, extra_mounts=[],
+                        hierarchies=[("memory", "memory"), ("cpu,cpuacct", "cpu,cpuacct")])
         targets = [op.target for op in plan if isinstance(op, mounts.MountOp)]
         self.assertIn("/sys/fs/cgroup/cpu,cpuacct", targets)
+        cfg = oci_config()
+        cfg["mounts"].insert(0, overlay)
+        plan = mounts.plan_from_spec(cfg, "/r", 2, [])
+        self.assertEqual((plan[2].target, plan[2].fstype), ("/", "overlay"))
+        self.assertIn("lowerdir=/l/2:/l/1", plan[2].data)
 
     def test_every_op_describes_itself(self):
-        for op in plan_for({"read_only": True}, files={"/etc/hosts": "/x/hosts"}):
+        for op in plan_for(read_only=True):
             self.assertTrue(op.describe())
             self.assertTrue(op.step())
 

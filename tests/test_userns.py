@@ -71,25 +71,35 @@ class ParseTest(unittest.TestCase):
 class PlanPhasesTest(unittest.TestCase):
     """Which mount is made as host root before the user namespace, which after."""
 
-    FILES = {"/etc/hosts": "/state/hosts", "/etc/hostname": "/state/hostname"}
+    def plan(self, extra=(), network=None, root_mount=None, userns=True, version=1):
+        from tests.test_unit_core import oci_config
+        cfg = oci_config(extra_mounts=[
+            {"destination": "/etc/hostname", "type": "bind", "source": "/state/hostname",
+             "options": ["rbind"]},
+            {"destination": "/etc/hosts", "type": "bind", "source": "/state/hosts",
+             "options": ["rbind"]}] + list(extra), userns=userns, network=network)
+        if root_mount:
+            cfg["mounts"].insert(0, root_mount)
+        return mounts.plan_from_spec(cfg, "/rootfs", version, [("memory", "memory")])
 
-    def plan(self, mounts_cfg=(), network="none", root=("bind", "/rootfs"), userns="idmap",
-             version=1):
-        cfg = {"security": {}, "network": {"mode": network}, "mounts": list(mounts_cfg),
-               "rootfs": {"type": "image", "layers": ["/l/1", "/l/2"]}}
-        return mounts.build_plan(cfg, root, self.FILES, version, [("memory", "memory")],
-                                 userns=userns)
+    MAPS = {"uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+            "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}]}
 
     def test_host_phase_then_user_namespace(self):
-        plan = self.plan([{"type": "bind", "source": "/srv", "target": "/data"},
-                          {"type": "bind", "source": "/dev/shm", "target": "/dev/shm2"},
-                          {"type": "tmpfs", "target": "/scratch"},
-                          {"type": "bind", "source": "/x", "target": "/scratch/x"}])
+        plan = self.plan([{"destination": "/data", "type": "bind", "source": "/srv",
+                           "options": ["rbind"]},
+                          {"destination": "/dev/shm2", "type": "bind", "source": "/dev/shm",
+                           "options": ["rbind"]},
+                          {"destination": "/scratch", "type": "tmpfs", "source": "tmpfs"},
+                          {"destination": "/scratch/x", "type": "bind", "source": "/x",
+                           "options": ["rbind"]}],
+                         root_mount={"destination": "/", "type": "bind", "source": "/img",
+                                     "options": ["rbind", "idmap"], **self.MAPS})
         early, late = mounts.split_plan(plan)
         self.assertEqual(plan, early + late)              # early ops come first
         self.assertIsInstance(early[0], mounts.MakePrivate)
-        self.assertIsInstance(early[1], mounts.IdmappedBindRoot)
-        self.assertEqual([getattr(op, "target", None) for op in early[2:]],
+        self.assertIsInstance(early[2], mounts.IdmappedMount)
+        self.assertEqual([getattr(op, "target", None) for op in early[3:]],
                          ["/proc", "/etc/hostname", "/etc/hosts", "/data"])
         self.assertIsInstance(late[0], mounts.RebindRoot)
         late_targets = [op.target for op in late if isinstance(op, mounts.MountOp)]
@@ -98,7 +108,7 @@ class PlanPhasesTest(unittest.TestCase):
         self.assertLess(late_targets.index("/scratch"), late_targets.index("/scratch/x"))
         self.assertIn("/sys", late_targets)               # its own netns: the container's
         # no mknod in a user namespace: the host's nodes are bound
-        self.assertFalse([op for op in plan if isinstance(op, mounts.Mknod)])
+        self.assertFalse([op for op in plan if isinstance(op, mounts.Device)])
         devices = [op.target for op in late if isinstance(op, mounts.BindDevice)]
         self.assertEqual(devices, [f"/dev/{n}" for n, _, _ in mounts.DEFAULT_DEVICES])
         # cgroup v1 cannot be mounted in a user namespace: skipped, and said so
@@ -108,23 +118,22 @@ class PlanPhasesTest(unittest.TestCase):
         self.assertIsInstance(late[-1], mounts.ReadOnly)   # masks etc. after pivot
 
     def test_overlay_and_shared_network(self):
-        plan = self.plan(network="container:abc", root=("overlay", "lowerdir=a", None, 2))
+        overlay = {"destination": "/", "type": "overlay", "source": "overlay",
+                   "options": ["lowerdir=/l/2:/l/1", "upperdir=/u", "workdir=/w", "idmap"],
+                   **self.MAPS}
+        plan = self.plan(network={"type": "network", "path": "/proc/1/ns/net"},
+                         root_mount=overlay)
         early, _ = mounts.split_plan(plan)
-        self.assertIsInstance(early[1], mounts.IdmappedOverlayRoot)
-        self.assertEqual(early[1].layers, ["/l/1", "/l/2"])
+        self.assertIsInstance(early[2], mounts.IdmappedOverlay)
         # sysfs of a network namespace the user namespace does not own: as host root
         self.assertIn("/sys", [getattr(op, "target", None) for op in early])
 
-    def test_shifted_root_is_a_plain_bind(self):
-        early, _ = mounts.split_plan(self.plan(userns="shifted"))
-        self.assertIs(type(early[1]), mounts.BindRoot)
-
     def test_without_userns_nothing_changes(self):
-        plan = self.plan(userns=None)
+        plan = self.plan(userns=False)
         self.assertFalse([op for op in plan if op.before_userns])
         self.assertFalse([op for op in plan if isinstance(op, (mounts.RebindRoot,
                                                                mounts.BindDevice))])
-        self.assertTrue([op for op in plan if isinstance(op, mounts.Mknod)])
+        self.assertTrue([op for op in plan if isinstance(op, mounts.Device)])
 
 
 # ---------------------------------------------------------- real containers

@@ -73,23 +73,6 @@ _CONTROLLER = {
     "device_read_iops": "blkio", "device_write_iops": "blkio",
 }
 
-# Docker's default device cgroup for an unprivileged container (runc's
-# AllowedDevices): mknod of anything, use of the harmless character devices.
-DEFAULT_DEVICE_RULES = (
-    "c *:* m", "b *:* m",
-    "c 1:3 rwm",    # /dev/null
-    "c 1:5 rwm",    # /dev/zero
-    "c 1:7 rwm",    # /dev/full
-    "c 1:8 rwm",    # /dev/random
-    "c 1:9 rwm",    # /dev/urandom
-    "c 5:0 rwm",    # /dev/tty
-    "c 5:1 rwm",    # /dev/console
-    "c 5:2 rwm",    # /dev/ptmx
-    "c 136:* rwm",  # /dev/pts/*
-    "c 10:200 rwm",  # /dev/net/tun
-)
-
-
 # ============================================================ flag parsing
 # Pure functions: Docker's flag syntax in, limit values out, UsageError with
 # one line on bad input.
@@ -754,7 +737,7 @@ class Driver:
     def exists(self, parent, name):
         return self.cgroup(parent, name).exists()
 
-    def create(self, parent, name, limits=None, devices="default", io_paths=("/",)):
+    def create(self, parent, name, limits=None, devices=None, io_paths=("/",)):
         """Make parent/name, apply limits, return the Cgroup.
 
         devices: 'default' (Docker's device allow-list) or 'all' (privileged).
@@ -1115,12 +1098,7 @@ class CgroupV1(Cgroup):
             return
         if devices == "all":
             self._run([(self._f("devices", "devices.allow"), "a", "devices")])
-        elif devices == "default":
-            plan = [(self._f("devices", "devices.deny"), "a", "devices")]
-            plan += [(self._f("devices", "devices.allow"), r, "devices")
-                     for r in DEFAULT_DEVICE_RULES]
-            self._run(plan)
-        else:
+        elif devices:
             self._run([(self._f("devices", "devices.allow" if d.get("allow")
                                 else "devices.deny"), device_rule_text(d), "devices")
                        for d in devices])

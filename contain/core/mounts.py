@@ -1,8 +1,8 @@
 """The container's mount plan: built as data first, executed later.
 
-Like bubblewrap's SetupOps, build_plan() turns a container's configuration
-into a list of small operations (MountOp, Mknod, Symlink, Mask, ReadOnly,
-PivotRoot...).  The plan can be printed (`contain run -v` shows every step),
+Like bubblewrap's SetupOps, plan_from_spec() turns a config.json into a
+list of small operations (MountOp, Device, Symlink, Mask, ReadOnly,
+PivotRoot...), each remembering the config.json entry it came from.  The plan can be printed (`contain run -v` shows every step),
 unit-tested without privileges, and executed in the child by execute().
 
 Two phases: ops before PivotRoot work on paths *inside the new root* (given
@@ -10,10 +10,10 @@ as container paths like "/proc" and resolved under the root directory without
 ever following a symlink out of it, CVE-2021-30465); ops after it work on the
 container's own paths.
 
-With a user namespace (--userns=auto) the plan has one more split, made by
-build_plan(): the ops marked before_userns run first, as the host's root in
-the child's own mount namespace (the idmapped root, /proc, the binds of host
-files); the rest run as the namespace's root, in the copy of that mount
+With a new user namespace the plan has one more split, made by
+userns_phases(): the ops marked before_userns run first, as the host's root
+in the child's own mount namespace (an idmapped root, /proc, the binds of
+host files); the rest run as the namespace's root, in the copy of that mount
 namespace the user namespace owns.  split_plan() cuts the plan there.
 """
 
@@ -25,16 +25,6 @@ import stat
 from . import linux
 from .linux import (MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY,
                     MS_REC, MS_REMOUNT, MS_SLAVE, MS_SHARED, MS_STRICTATIME)
-
-# Docker's defaults (moby/oci/defaults.go): masked and read-only paths.
-MASKED_PATHS = (
-    "/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
-    "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list",
-    "/proc/timer_stats", "/sys/devices/virtual/powercap", "/sys/firmware",
-)
-READONLY_PATHS = (
-    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
-)
 
 # The device nodes every container gets: name -> (major, minor) (<linux/major.h>)
 DEFAULT_DEVICES = (
@@ -66,7 +56,8 @@ class Op:
     it in an error message ("mount /proc: Permission denied")."""
 
     after_pivot = False
-    before_userns = False   # run as host root, before the user namespace (build_plan)
+    origin = None           # the config.json entry it came from (for -v)
+    before_userns = False   # run as host root, before the user namespace (userns_phases)
 
     def step(self):
         return self.describe()
@@ -104,64 +95,6 @@ class BindRoot(Op):
 
     def run(self, ctx):
         linux.mount(self.source, ctx.root, None, MS_BIND | MS_REC)
-
-
-class IdmappedBindRoot(BindRoot):
-    """--userns=auto: the root directory bound through an idmapped mount, so
-    a file owned by N on disk belongs to N inside the container (host id
-    start+N) and nothing on disk changes.  Needs CAP_SYS_ADMIN in the host's
-    user namespace: a before_userns op."""
-
-    def describe(self):
-        return (f"binding root filesystem {self.source} with its ids mapped into the "
-                "container's range (idmapped mount)")
-
-    def step(self):
-        return f"idmapped mount of the root filesystem {self.source}"
-
-    def run(self, ctx):
-        from .security import idmapped_bind
-        idmapped_bind(self.source, ctx.root, ctx.userns_fd, recursive=True)
-
-
-class OverlayRoot(Op):
-    """Mount the image's layers and the container's upper dir as the root."""
-
-    def __init__(self, data, cwd=None, nlayers=0):
-        self.data, self.cwd, self.nlayers = data, cwd, nlayers
-
-    def describe(self):
-        return f"mounting overlay root ({self.nlayers} image layers + container layer)"
-
-    def run(self, ctx):
-        if self.cwd:  # short relative lowerdir paths: the option string has a page limit
-            os.chdir(self.cwd)
-        linux.mount("overlay", ctx.root, "overlay", 0, self.data)
-
-
-class IdmappedOverlayRoot(OverlayRoot):
-    """--userns=auto with an image: overlayfs itself cannot be idmapped
-    (EINVAL), so each image layer is first bound onto itself through an
-    idmapped mount (only in this mount namespace: the shared layers stay
-    root-owned on disk), then the overlay is mounted over those, with the
-    container's upper dir already owned by the range's first id."""
-
-    def __init__(self, data, cwd=None, nlayers=0, layers=()):
-        super().__init__(data, cwd, nlayers)
-        self.layers = list(layers)
-
-    def describe(self):
-        return (f"mounting overlay root ({self.nlayers} image layers with their ids mapped "
-                "into the container's range by idmapped mounts + container layer)")
-
-    def step(self):
-        return "mounting the overlay root over idmapped image layers"
-
-    def run(self, ctx):
-        from .security import idmapped_bind
-        for layer in self.layers:
-            idmapped_bind(layer, layer, ctx.userns_fd)
-        super().run(ctx)
 
 
 class RebindRoot(Op):
@@ -229,8 +162,7 @@ class MountOp(Op):
         opts = ",".join(x for x in (flag_names(self.flags & ~MS_BIND), self.data,
                                     "recursive " + _attr_names(self.attrs[0])
                                     if self.attrs[0] else "") if x)
-        text = f"mounting {what} on {self.target}" + (f" ({opts})" if opts else "")
-        return text + (f"  [{self.origin}]" if self.origin else "")
+        return f"mounting {what} on {self.target}" + (f" ({opts})" if opts else "")
 
     def run(self, ctx):
         fd = resolve_in_root(ctx.root, self.target, self.kind, self.follow, owner=ctx.owner)
@@ -278,19 +210,6 @@ class BindDevice(MountOp):
         return f"binding the host's {self.source} (no mknod in a user namespace)"
 
 
-class Mknod(Op):
-    def __init__(self, path, major, minor, mode=0o666):
-        self.path, self.major, self.minor, self.mode = path, major, minor, mode
-
-    def describe(self):
-        return f"creating device {self.path} ({self.major}:{self.minor})"
-
-    def run(self, ctx):
-        full = ctx.root + self.path
-        os.mknod(full, stat.S_IFCHR | self.mode, os.makedev(self.major, self.minor))
-        os.chmod(full, self.mode)  # mknod applies the umask
-
-
 class Symlink(Op):
     def __init__(self, target, path):
         self.target, self.path = target, path
@@ -303,19 +222,6 @@ class Symlink(Op):
             os.symlink(self.target, ctx.root + self.path)
         except FileExistsError:
             pass
-
-
-class WriteFile(Op):
-    """Bind a file the runtime wrote (hostname, hosts, resolv.conf) into the root."""
-
-    def __init__(self, source, target):
-        self.source, self.target = source, target
-
-    def describe(self):
-        return f"binding {self.target}"
-
-    def run(self, ctx):
-        MountOp(self.target, None, self.source, MS_BIND, kind="file", follow=True).run(ctx)
 
 
 class PivotRoot(Op):
@@ -381,77 +287,6 @@ class RemountRootReadOnly(Op):
         linux.mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | _kept_flags("/"))
 
 
-# ------------------------------------------------------------------- the plan
-def build_plan(cfg, root_source, files, cgroup_version=1, cgroup_hierarchies=None,
-               userns=None):
-    """The mount plan for a container configuration (a dict, see spec.py).
-
-    root_source: ("bind", DIR) or ("overlay", data, cwd, nlayers).
-    files: {container path: host file} to bind (hostname, hosts, resolv.conf).
-    userns: None, or how a --userns=auto container's root gets its owner:
-    "idmap" (idmapped mounts of DIR or of the image layers) or "shifted"
-    (a private copy already chowned into the range: a plain bind).
-    """
-    sec = cfg.get("security", {})
-    privileged = sec.get("privileged", False)
-    # --security-opt systempaths=unconfined: no masked or read-only /proc paths
-    unmasked = privileged or "systempaths=unconfined" in (sec.get("security_opt") or ())
-    plan = [MakePrivate()]
-    if root_source[0] == "bind":
-        plan.append(IdmappedBindRoot(root_source[1]) if userns == "idmap"
-                    else BindRoot(root_source[1]))
-    elif userns == "idmap":
-        plan.append(IdmappedOverlayRoot(*root_source[1:],
-                                        layers=cfg["rootfs"]["layers"]))
-    else:
-        plan.append(OverlayRoot(*root_source[1:]))
-
-    plan += [
-        MountOp("/proc", "proc", flags=MS_NOSUID | MS_NOEXEC | MS_NODEV),
-        MountOp("/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME,
-                "mode=755,size=65536k"),
-    ]
-    if userns:
-        plan += [BindDevice(name) for name, _, _ in DEFAULT_DEVICES]
-    else:
-        plan += [Mknod(f"/dev/{name}", ma, mi) for name, ma, mi in DEFAULT_DEVICES]
-    plan += [
-        MountOp("/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
-                "newinstance,ptmxmode=0666,mode=0620,gid=5"),
-        MountOp("/dev/shm", "tmpfs", "shm", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                "mode=1777,size=65536k"),
-        MountOp("/dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC),
-    ]
-    plan += [Symlink(target, path) for target, path in DEV_LINKS]
-    sys_flags = MS_NOSUID | MS_NOEXEC | MS_NODEV | (0 if privileged else MS_RDONLY)
-    plan.append(MountOp("/sys", "sysfs", "sysfs", sys_flags))
-    if userns and cgroup_version == 1:
-        # cgroup v1 has no FS_USERNS_MOUNT: the kernel refuses it (EPERM)
-        cgroup_hierarchies = ()
-    elif cgroup_hierarchies is None and cgroup_version == 1:
-        cgroup_hierarchies = host_cgroup_v1_hierarchies()
-    plan += cgroup_mounts(sys_flags, cgroup_version, cgroup_hierarchies or ())
-    if userns and cgroup_version == 1:
-        plan.insert(-1 if sys_flags & MS_RDONLY else len(plan), Note(
-            "skipping the cgroup v1 hierarchies in /sys/fs/cgroup: the kernel refuses "
-            "cgroup v1 mounts in a user namespace"))
-    for target, source in sorted(files.items()):
-        plan.append(WriteFile(source, target))
-    for m in cfg.get("mounts", []):
-        plan.append(user_mount(m))
-    plan.append(PivotRoot())
-    if not unmasked:
-        plan += [Mask(p) for p in MASKED_PATHS]
-        plan += [ReadOnly(p) for p in READONLY_PATHS]
-    if cfg.get("read_only"):
-        plan.append(RemountRootReadOnly())
-    if userns:
-        new_netns = (cfg.get("network") or {}).get("mode", "none") != "host" and not \
-            (cfg.get("network") or {}).get("mode", "").startswith("container:")
-        plan = userns_phases(plan, new_netns)
-    return plan
-
-
 def userns_phases(plan, new_netns=True):
     """Reorder a plan for a user namespace: the ops only the host's root can
     do first (marked before_userns), then RebindRoot and the rest.
@@ -476,9 +311,9 @@ def userns_phases(plan, new_netns=True):
         target = getattr(op, "target", None)
         covered = target is not None and any(
             _under(target, t) for t in late_targets)
-        host_bind = (isinstance(op, WriteFile) or isinstance(op, MountOp)
-                     and op.flags & MS_BIND and not isinstance(op, BindDevice))
-        if isinstance(op, (MakePrivate, BindRoot, OverlayRoot)) or target == "/" \
+        host_bind = (isinstance(op, MountOp) and op.flags & MS_BIND
+                     and not isinstance(op, BindDevice))
+        if isinstance(op, (MakePrivate, BindRoot)) or target == "/" \
                 or (not covered and (
                 host_bind or isinstance(op, MountOp) and op.fstype == "proc"
                 or isinstance(op, MountOp) and op.fstype == "sysfs" and not new_netns)):
@@ -545,19 +380,6 @@ class ReadOnlyBefore(MountOp):
                     MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC | MS_NODEV)
 
 
-def user_mount(m):
-    """A -v bind mount or a --tmpfs mount from the configuration."""
-    if m["type"] == "tmpfs":
-        return MountOp(m["target"], "tmpfs", "tmpfs", m.get("flags", MS_NOSUID | MS_NODEV),
-                       m.get("data") or None, follow=True)
-    flags = MS_BIND | MS_REC
-    if m.get("readonly"):
-        flags |= MS_RDONLY
-    flags |= PROPAGATION.get(m.get("propagation") or "rprivate")
-    kind = "dir" if os.path.isdir(m["source"]) else "file"
-    return MountOp(m["target"], None, m["source"], flags, kind=kind, follow=True)
-
-
 # --------------------------------------------------------------- execution
 class Context:
     """What the ops need while running: the root mount point; with a user
@@ -575,7 +397,7 @@ def execute(plan, ctx):
     """Run every op in order; an OSError names the op that failed."""
     for op in plan:
         if ctx.log:
-            ctx.log(op.describe())
+            ctx.log(op.describe() + (f"  [{op.origin}]" if op.origin else ""))
         try:
             op.run(ctx)
         except OSError as e:
@@ -813,7 +635,7 @@ class IdmappedOverlay(MountOp):
 
     def describe(self):
         return (f"mounting overlay on {self.target} over image layers with their ids "
-                "mapped (idmapped mounts)" + (f"  [{self.origin}]" if self.origin else ""))
+                "mapped (idmapped mounts)")
 
     def run(self, ctx):
         from .security import idmapped_bind
@@ -932,16 +754,24 @@ def plan_from_spec(config, rootfs, cgroup_version=1, cgroup_hierarchies=None,
         plan += [Symlink(target, path) for target, path in DEV_LINKS
                  if path != "/dev/core" or os.path.exists("/proc/kcore")]
     plan.append(NoPivot() if no_pivot else PivotRoot())
-    plan += [Sysctl(k, v) for k, v in sorted((lx.get("sysctl") or {}).items())]
-    plan += [Mask(p) for p in lx.get("maskedPaths") or ()]
-    plan += [ReadOnly(p) for p in lx.get("readonlyPaths") or ()]
+    plan += _with_origin([Sysctl(k, v) for k, v in sorted((lx.get("sysctl") or {}).items())],
+                         "linux.sysctl")
+    plan += _with_origin([Mask(p) for p in lx.get("maskedPaths") or ()], "linux.maskedPaths")
+    plan += _with_origin([ReadOnly(p) for p in lx.get("readonlyPaths") or ()],
+                         "linux.readonlyPaths")
     if (config.get("root") or {}).get("readonly"):
-        plan.append(RemountRootReadOnly())
+        plan += _with_origin([RemountRootReadOnly()], "root.readonly")
     if prop in ("shared", "rshared", "unbindable", "runbindable"):
         plan.append(SetRootPropagation(prop))
     if userns:
         plan = userns_phases(plan, new_netns=not ns.get("network") and "network" in ns)
     return plan
+
+
+def _with_origin(ops, origin):
+    for op in ops:
+        op.origin = origin
+    return ops
 
 
 def _ops_for_mount(m, index, cgroup_version, hierarchies, userns, cgroupns):

@@ -57,11 +57,6 @@ CAP_SETPCAP = 8
 CAP_SYS_ADMIN = 21
 
 # Docker's default set (moby oci/caps/defaults.go)
-DEFAULT_CAPS = frozenset(CAP_NAMES[n] for n in (
-    "CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID",
-    "SETUID", "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL",
-    "AUDIT_WRITE"))
-
 _last_cap = None
 
 
@@ -96,26 +91,6 @@ def cap_number(name):
 def all_caps():
     """Every capability this kernel knows: what --privileged and ALL mean."""
     return frozenset(range(last_cap() + 1))
-
-
-def resolve_caps(cap_add=(), cap_drop=(), privileged=False):
-    """The container's capability set from Docker's flags (moby TweakCapabilities).
-
-    --privileged: all.  --cap-add ALL: all but the dropped ones.
-    --cap-drop ALL: only the added ones.  Otherwise the defaults minus the
-    dropped plus the added (a cap both added and dropped is added).
-    """
-    add = {str(n).upper() for n in cap_add}
-    drop = {str(n).upper() for n in cap_drop}
-    add_caps = {cap_number(n) for n in add if n != "ALL"}
-    drop_caps = {cap_number(n) for n in drop if n != "ALL"}
-    if privileged:
-        return all_caps()
-    if "ALL" in add:
-        return all_caps() - drop_caps
-    if "ALL" in drop:
-        return frozenset(add_caps)
-    return frozenset((DEFAULT_CAPS - drop_caps) | add_caps)
 
 
 def caps_mask(caps):
@@ -228,84 +203,6 @@ def close_fds_except(keep=(0, 1, 2), cloexec=False):
             linux.close_range(first, fd - 1, flags)
         first = fd + 1
 
-
-
-# ------------------------------------------------------------------ options
-def parse_security_opts(opts):
-    """--security-opt values -> {'no_new_privileges': bool, 'seccomp': None |
-    'unconfined' | PATH, 'systempaths': None | 'unconfined'}.
-
-    Docker accepts KEY=VALUE and the older KEY:VALUE.  There is no AppArmor
-    or SELinux here: only apparmor=unconfined and label=disable are taken.
-    """
-    result = {"no_new_privileges": False, "seccomp": None, "systempaths": None}
-    for opt in opts:
-        if opt == "no-new-privileges":
-            key, value = opt, "true"
-        else:
-            sep = "=" if "=" in opt else ":"
-            key, _, value = opt.partition(sep)
-        if key == "no-new-privileges":
-            if value not in ("true", "false"):
-                raise UsageError(f"invalid --security-opt {opt!r}: "
-                                 "no-new-privileges takes true or false")
-            result["no_new_privileges"] = value == "true"
-        elif key == "seccomp" and value:
-            result["seccomp"] = None if value == "builtin" else value
-        elif key == "systempaths" and value == "unconfined":
-            result["systempaths"] = value
-        elif (key, value) in (("apparmor", "unconfined"), ("label", "disable")):
-            pass
-        elif key in ("apparmor", "label"):
-            raise UsageError(f"--security-opt {opt}: contain has no AppArmor or SELinux "
-                             "support; only apparmor=unconfined and label=disable")
-        else:
-            raise UsageError(f"invalid --security-opt {opt!r}")
-    return result
-
-
-def settings_for(config):
-    """{'caps', 'no_new_privs', 'seccomp'} for the child, from a container
-    configuration's "security" dict (cap_add, cap_drop, privileged,
-    security_opt).  Runs in the parent: profile files are read here, and
-    the seccomp program is built (or found in the cache) here."""
-    sec = config.get("security") or {}
-    opts = parse_security_opts(sec.get("security_opt") or ())
-    privileged = bool(sec.get("privileged"))
-    last_cap()
-    caps = resolve_caps(sec.get("cap_add") or (), sec.get("cap_drop") or (), privileged)
-    program = None
-    if not privileged and opts["seccomp"] != "unconfined":
-        from . import seccomp
-        profile = opts["seccomp"]
-        if profile is None:
-            program = seccomp.default_program(caps)
-        elif profile.lstrip().startswith("{"):
-            program = seccomp.profile_program(profile, caps)
-        else:
-            program = seccomp.load_profile(profile, caps)
-    return {"caps": caps, "no_new_privs": opts["no_new_privileges"], "seccomp": program}
-
-
-def embed_seccomp_profiles(opts):
-    """--security-opt values with seccomp=PATH replaced by seccomp=<the
-    file's JSON>, as Docker's CLI does: call it when the container is
-    created, so a restart later does not depend on the file or the cwd."""
-    out = []
-    for opt in opts:
-        key, sep, value = opt.partition("=" if "=" in opt else ":")
-        if key == "seccomp" and value and value not in ("unconfined", "builtin") \
-                and not value.lstrip().startswith("{"):
-            try:
-                with open(value) as f:
-                    value = f.read()
-            except OSError as e:
-                raise UsageError(f"seccomp profile {value}: {e.strerror}") from None
-            from . import seccomp
-            seccomp.profile_program(value, DEFAULT_CAPS)     # fail now, not at start
-            opt = "seccomp=" + value
-        out.append(opt)
-    return out
 
 
 # ---------------------------------------------------------- user namespaces
@@ -579,20 +476,6 @@ def shift_ownership(root, uid_base, gid_base):
 # type 'c', 'b' or 'a' (all), None for a wildcard number, access a subset
 # of "rwm".  Docker's defaults (as runc's AllowedDevices): mknod of any
 # node, and read/write only on these.
-DEFAULT_DEVICE_RULES = (
-    ("c", None, None, "m"), ("b", None, None, "m"),
-    ("c", 1, 3, "rwm"),      # /dev/null
-    ("c", 1, 5, "rwm"),      # /dev/zero
-    ("c", 1, 7, "rwm"),      # /dev/full
-    ("c", 1, 8, "rwm"),      # /dev/random
-    ("c", 1, 9, "rwm"),      # /dev/urandom
-    ("c", 5, 0, "rwm"),      # /dev/tty
-    ("c", 5, 1, "rwm"),      # /dev/console
-    ("c", 5, 2, "rwm"),      # /dev/ptmx
-    ("c", 136, None, "rwm"), # /dev/pts/*
-    ("c", 10, 200, "rwm"),   # /dev/net/tun
-)
-
 # <linux/bpf.h>: struct bpf_cgroup_dev_ctx { u32 access_type; u32 major; u32 minor; }
 # access_type = (access << 16) | type
 _DEV_TYPE = {"b": 1, "c": 2}
@@ -604,7 +487,7 @@ def _insn(code, dst=0, src=0, off=0, imm=0):
     return struct.pack("<BBhi", code, src << 4 | dst, off, imm)
 
 
-def device_program(rules=DEFAULT_DEVICE_RULES):
+def device_program(rules):
     """eBPF bytecode allowing exactly rules (first match allows; else deny).
 
         r2 = type, r3 = access, r4 = major, r5 = minor   (from ctx in r1)
@@ -662,7 +545,7 @@ def rules_from_spec(devices):
     return tuple(out)
 
 
-def attach_device_filter(cgroup_dir, rules=DEFAULT_DEVICE_RULES):
+def attach_device_filter(cgroup_dir, rules):
     """Load device_program(rules) and attach it to a cgroup v2 directory.
 
     Attached with BPF_F_ALLOW_MULTI, so it adds to (never loosens) what an

@@ -237,12 +237,12 @@ def config_from(ns):
 
 
 def security_options(ns):
-    from ..core import security
-    security.parse_security_opts(ns.security_opt)  # refuse bad values now
-    security.resolve_caps(ns.cap_add, ns.cap_drop, ns.privileged)
+    from . import defaults
+    defaults.parse_security_opts(ns.security_opt)  # refuse bad values now
+    defaults.resolve_caps(ns.cap_add, ns.cap_drop, ns.privileged)
     return {"cap_add": ns.cap_add, "cap_drop": ns.cap_drop, "privileged": ns.privileged,
             # a profile file is read now, so a restart does not need it
-            "security_opt": security.embed_seccomp_profiles(ns.security_opt),
+            "security_opt": defaults.embed_seccomp_profiles(ns.security_opt),
             "userns": ns.userns}
 
 

@@ -10,7 +10,7 @@ only with -i, and with -d the command's output goes nowhere.
 
 import os
 
-from . import generate
+from . import defaults, generate
 from .runtime import runtime_root
 from ..core import security
 
@@ -28,11 +28,11 @@ def exec_in(store, ref, argv, env=(), cwd=None, user=None, tty=False,
     sec = dict(cfg.get("security") or {})
     if privileged:
         sec["privileged"] = True
-    caps = sorted(security.resolve_caps(sec.get("cap_add") or (), sec.get("cap_drop") or (),
+    caps = sorted(defaults.resolve_caps(sec.get("cap_add") or (), sec.get("cap_drop") or (),
                                         bool(sec.get("privileged"))))
     names = [security.cap_name(n) for n in caps if n <= security.last_cap()]
     uid, gid, groups = generate.lookup_user(c, cfg.get("user") if user is None else user)
-    opts = security.parse_security_opts(sec.get("security_opt") or ())
+    opts = defaults.parse_security_opts(sec.get("security_opt") or ())
     process = {
         "terminal": bool(tty), "args": list(argv),
         "env": merge_env(generate.default_env(cfg, tty), env),

@@ -18,22 +18,18 @@ entry it came from (mounts[3], linux.maskedPaths...).
 
 import os
 
+from . import defaults
 from ..core import mounts as core_mounts
 from ..core import security
 from ..core.spec import OCI_VERSION
 from ..errors import ContainError
-
-# Docker's defaults (moby/oci/defaults.go): masked and read-only paths.
-MASKED_PATHS = core_mounts.MASKED_PATHS
-READONLY_PATHS = core_mounts.READONLY_PATHS
-
 
 def config_for(c, tty=False, netinfo=None):
     """config.json for container c (an engine state.Container)."""
     cfg = c.config
     sec = cfg.get("security") or {}
     privileged = bool(sec.get("privileged"))
-    opts = security.parse_security_opts(sec.get("security_opt") or ())
+    opts = defaults.parse_security_opts(sec.get("security_opt") or ())
     unmasked = privileged or opts["systempaths"] == "unconfined"
     uns = c.state.get("userns")
     root_path, root_mounts = root_for(c, uns)
@@ -55,8 +51,8 @@ def config_for(c, tty=False, netinfo=None):
     }
     lx = config["linux"]
     if not unmasked:
-        lx["maskedPaths"] = list(MASKED_PATHS)
-        lx["readonlyPaths"] = list(READONLY_PATHS)
+        lx["maskedPaths"] = list(defaults.MASKED_PATHS)
+        lx["readonlyPaths"] = list(defaults.READONLY_PATHS)
     if uns:
         lx["uidMappings"] = lx["gidMappings"] = [
             {"containerID": 0, "hostID": uns["start"], "size": uns["size"]}]
@@ -116,8 +112,8 @@ def process_for(c, tty, rootfs_dir=None):
     the capability sets, no_new_privs only when asked."""
     cfg = c.config
     sec = cfg.get("security") or {}
-    opts = security.parse_security_opts(sec.get("security_opt") or ())
-    caps = sorted(security.resolve_caps(sec.get("cap_add") or (), sec.get("cap_drop") or (),
+    opts = defaults.parse_security_opts(sec.get("security_opt") or ())
+    caps = sorted(defaults.resolve_caps(sec.get("cap_add") or (), sec.get("cap_drop") or (),
                                         bool(sec.get("privileged"))))
     names = [security.cap_name(n) for n in caps if n <= security.last_cap()]
     uid, gid, groups = lookup_user(c, cfg.get("user") or "")
@@ -292,9 +288,8 @@ def device_rules(privileged):
     and allow the harmless nodes (runc's AllowedDevices)."""
     if privileged:
         return [{"allow": True, "access": "rwm"}]
-    from ..core.cgroups import DEFAULT_DEVICE_RULES
     rules = [{"allow": False, "access": "rwm"}]
-    for text in DEFAULT_DEVICE_RULES:
+    for text in defaults.DEFAULT_DEVICE_RULES:
         kind, nums, access = text.split()
         major, minor = nums.split(":")
         rules.append({"allow": True, "type": kind,
@@ -313,7 +308,7 @@ def seccomp_for(sec, opts, cap_names, privileged):
     caps = {security.cap_number(n) for n in cap_names}
     profile = opts["seccomp"]
     if profile is None:
-        return seccomp.resolve_profile(seccomp.DEFAULT_PROFILE, caps)
+        return seccomp.resolve_profile(defaults.DEFAULT_PROFILE, caps)
     import json
     if not profile.lstrip().startswith("{"):
         try:

@@ -190,6 +190,7 @@ def storage_info(root):
 
 def security_info(root):
     """The defaults every container gets unless its flags say otherwise."""
+    from . import defaults
     from ..core import seccomp, security
     try:
         arch = seccomp.native_arch()
@@ -200,7 +201,7 @@ def security_info(root):
     except OSError:
         idmap = False
     return {"seccomp": "builtin" if arch else "unavailable", "seccomp_arch": arch,
-            "capabilities": sorted(security.cap_name(n)[4:] for n in security.DEFAULT_CAPS),
+            "capabilities": sorted(security.cap_name(n)[4:] for n in defaults.DEFAULT_CAPS),
             "no_new_privileges": False,
             "userns": os.path.exists("/proc/self/ns/user"), "idmapped_mounts": idmap}
 
