@@ -18,7 +18,9 @@ class Parser(argparse.ArgumentParser):
     """argparse, but bad usage is a one-line error with exit code 125."""
 
     def error(self, message):
-        raise UsageError(f"{self.prog}: {message} (see --help)")
+        # main() prints "contain: " before every error: name only the subcommand
+        command = self.prog.partition(" ")[2]
+        raise UsageError(f"{command + ': ' if command else ''}{message} (see --help)")
 
     def add_argument(self, *args, **kwargs):
         # argparse makes a help formatter for every argument only to check its
@@ -122,6 +124,14 @@ def verbose_from(ns):
     return False
 
 
+def _recorded_limits(limits):
+    """The limits to record: with Docker's default swap where memory is set."""
+    if not limits.get("memory"):
+        return limits
+    from .runtime import cgroup_driver
+    return cgroup_driver().default_limits(limits)
+
+
 def config_from(ns):
     """The container configuration (a dict) from run/create flags."""
     args = list(ns.args)
@@ -137,7 +147,7 @@ def config_from(ns):
         "log": spec.parse_log_opts(ns.log_opt),
         "cgroup_parent": ns.cgroup_parent or os.environ.get("CONTAIN_CGROUP_PARENT")
         or spec.DEFAULT_CGROUP_PARENT,
-        "limits": spec.limits_from_args(ns),
+        "limits": _recorded_limits(spec.limits_from_args(ns)),
         "mounts": [spec.parse_volume(v) for v in ns.volume]
         + [spec.parse_tmpfs(t) for t in ns.tmpfs],
         "init": ns.init,

@@ -178,9 +178,10 @@ def limits_from_args(ns):
     if getattr(ns, "memory", None):
         limits["memory"] = cgroups.parse_bytes(ns.memory)
     if getattr(ns, "memory_reservation", None):
-        limits["memory_reservation"] = cgroups.parse_bytes(ns.memory_reservation)
+        limits["memory_reservation"] = cgroups.parse_bytes(ns.memory_reservation,
+                                                           "--memory-reservation")
     if getattr(ns, "memory_swap", None):
-        limits["memory_swap"] = -1 if ns.memory_swap == "-1" else cgroups.parse_bytes(ns.memory_swap)
+        limits["memory_swap"] = cgroups.parse_memory_swap(ns.memory_swap)
     if getattr(ns, "cpus", None):
         limits["nano_cpus"] = cgroups.parse_cpus(ns.cpus)
     for key in ("cpu_period", "cpu_quota", "cpu_shares", "pids_limit", "blkio_weight"):
@@ -192,5 +193,7 @@ def limits_from_args(ns):
     for key in ("device_read_bps", "device_write_bps", "device_read_iops", "device_write_iops"):
         values = getattr(ns, key, None) or []
         if values:
-            limits[key] = [cgroups.parse_device_rate(v, iops=key.endswith("iops")) for v in values]
+            limits[key] = [cgroups.parse_device_rate(v, iops=key.endswith("iops"),
+                                                     flag=cgroups.FLAGS[key])
+                           for v in values]
     return limits
