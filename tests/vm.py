@@ -3,6 +3,7 @@
 only cgroup v2 mounted (what every current distribution runs).
 
     tests/vm.py [--counts FILE] [--kernel VMLINUZ] MODULE...
+    tests/vm.py --describe          # the kernel it would boot, one line
 
 The VM boots the host's installed Debian kernel (/boot/vmlinuz-*, the newest
 that has its modules in /lib/modules) with `cgroup_no_v1=all`.  Its root
@@ -52,6 +53,9 @@ MEMORY_MB = int(os.environ.get("CONTAIN_VM_MEMORY_MB", "2048"))
 SCRATCH_BYTES = 8 << 30         # sparse: only what the tests write takes space
 TIMEOUT = int(os.environ.get("CONTAIN_VM_TIMEOUT", "600"))
 PORT_OUT, PORT_STATUS = "contain.out", "contain.status"
+
+sys.path.insert(0, TOP)
+from contain.core import linux  # noqa: E402  (prctl, for QEMU's parent-death signal)
 
 
 class Unavailable(Exception):
@@ -106,7 +110,7 @@ def decompress_kernel(payload):
     return out
 
 
-def cached_vmlinux(vmlinuz, version, cache_dir=CACHE_DIR):
+def cached_vmlinux(vmlinuz, version, cache_dir=CACHE_DIR, warn=print):
     """Path of the unpacked kernel, made once per kernel file; None when it
     cannot be unpacked (QEMU then boots the bzImage through its firmware)."""
     dest = os.path.join(cache_dir, f"vmlinux-{version}")
@@ -122,7 +126,7 @@ def cached_vmlinux(vmlinuz, version, cache_dir=CACHE_DIR):
         os.replace(tmp, dest)
         return dest
     except (OSError, ValueError, lzma.LZMAError) as e:
-        print(f"vm: booting {vmlinuz} through firmware (cannot unpack it: {e})")
+        warn(f"vm: booting {vmlinuz} through firmware (cannot unpack it: {e})")
         return None
 
 
@@ -244,6 +248,14 @@ def make_scratch(path, size=SCRATCH_BYTES):
         raise Unavailable(f"mkfs.ext4 {path}: {res.stderr.strip()}")
 
 
+def partial_counts(output):
+    """(passed, failed, skipped) from unittest's verbose lines, for a VM that
+    never reported its counts (killed at the timeout, crashed)."""
+    results = re.findall(r" \.\.\. (ok|FAIL|ERROR|skipped|expected failure)\b", output)
+    return (results.count("ok") + results.count("expected failure"),
+            results.count("FAIL") + results.count("ERROR"), results.count("skipped"))
+
+
 def parse_status(text):
     """'P F S RC' written by vm-init.sh -> (passed, failed, skipped, rc), or None."""
     m = re.search(r"^(\d+) (\d+) (\d+) (\d+)\s*$", text, re.M)
@@ -272,18 +284,21 @@ def run_vm(modules, vmlinuz=None, stream=sys.stdout):
         for n in ("out", "status", "console"):
             open(paths[n], "wb").close()
         cmd = qemu_command(kernel, paths["initrd"], paths["scratch"], paths["out"],
-                           paths["status"], paths["console"], [TOP, *modules])
+                           paths["status"], paths["console"],
+                           [TOP, "--slowest", "10", *modules])
         print(f"vm: Linux {version}, cgroup v2 only, {' '.join(accelerator()[:2])}",
               file=stream, flush=True)
-        rc, elapsed = _run_qemu(cmd, paths["out"], stream)
+        rc, elapsed, output = _run_qemu(cmd, paths["out"], stream)
         with open(paths["status"], errors="replace") as f:
             status = parse_status(f.read())
         print(f"vm: {elapsed:.0f} s in the VM", file=stream, flush=True)
         if status is None:
-            why = "timed out" if rc is None else f"qemu exited {rc}"
-            print(f"vm: FAILED: no result from the VM ({why}); console:\n"
+            why = f"killed after {TIMEOUT} s" if rc is None else f"qemu exited {rc}"
+            print(f"vm: FAILED: no result from the VM ({why}); the tests that "
+                  "finished are counted, plus one failure; console:\n"
                   + _tail(paths["console"]), file=stream, flush=True)
-            return 0, 1, 0
+            passed, failed, skipped = partial_counts(output)
+            return passed, failed + 1, skipped
         passed, failed, skipped, test_rc = status
         if test_rc and not failed:
             failed = 1      # tests/run.py failed without counting a failure
@@ -294,21 +309,23 @@ def run_vm(modules, vmlinuz=None, stream=sys.stdout):
 
 def _run_qemu(cmd, out_path, stream, timeout=TIMEOUT):
     """Run QEMU, copying the output port's file to stream as it grows; kill
-    it (by its pid) at the timeout.  Returns (exit status or None, seconds)."""
+    it (by its pid) at the timeout.  Returns (exit status or None, seconds,
+    the output)."""
     t0 = time.monotonic()
+    seen = []
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+                            stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
     try:
         with open(out_path, "rb") as out:
             while True:
                 chunk = out.read()
                 if chunk:
-                    stream.write(chunk.decode(errors="replace"))
+                    seen.append(chunk.decode(errors="replace"))
+                    stream.write(seen[-1])
                     stream.flush()
                 if proc.poll() is not None:
-                    rest = out.read()
-                    if rest:
-                        stream.write(rest.decode(errors="replace"))
+                    seen.append(out.read().decode(errors="replace"))
+                    stream.write(seen[-1])
                     break
                 if time.monotonic() - t0 > timeout:
                     print(f"vm: killing qemu after {timeout} s", file=stream, flush=True)
@@ -325,7 +342,12 @@ def _run_qemu(cmd, out_path, stream, timeout=TIMEOUT):
         proc.stdout.close()
         if messages:
             print("vm: qemu: " + messages, file=stream, flush=True)
-    return code, time.monotonic() - t0
+    return code, time.monotonic() - t0, "".join(seen)
+
+
+def _die_with_parent():
+    """In QEMU's child before exec: SIGKILL when this script dies, however."""
+    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _tail(path, lines=30):
@@ -337,6 +359,12 @@ def _tail(path, lines=30):
 
 
 def main(argv):
+    if argv == ["--describe"]:      # for run_tests.sh's summary line
+        try:
+            print(f"Linux {find_kernel()[1]}, cgroup v2 only")
+        except Unavailable:
+            print("no kernel")
+        return 0
     counts_file = vmlinuz = None
     while argv[:1] in (["--counts"], ["--kernel"]):
         if argv[0] == "--counts":
@@ -347,6 +375,9 @@ def main(argv):
     if not argv:
         print("usage: tests/vm.py [--counts FILE] [--kernel VMLINUZ] MODULE...")
         return 2
+    # SIGTERM/SIGHUP unwind like Ctrl-C: QEMU is killed, the temp dir removed
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda n, _: sys.exit(128 + n))
     try:
         passed, failed, skipped = run_vm(argv, vmlinuz)
     except Unavailable as e:
