@@ -232,6 +232,24 @@ class Memory(KernelCase):
         with open(memsw) as f:
             self.assertEqual(int(f.read()), 32 * MiB)
 
+    @unittest.skipUnless(DRIVER and DRIVER.version == 2 and DRIVER.swap_limit(),
+                         "v2 with swap accounting")
+    def test_update_memory_and_swap_v2(self):
+        # v2 limits swap alone: memory.swap.max = memory+swap total - memory
+        cg = self.make("memupdate2", {"memory": 64 * MiB})
+        self.spawn(cg, "import sys; sys.stdin.read()")
+
+        def swap_max():
+            with open(os.path.join(cg.dir, "memory.swap.max")) as f:
+                return f.read().strip()
+        self.assertEqual(swap_max(), str(64 * MiB))            # Docker's 2 x memory
+        cg.update({"memory": 100 * MiB, "memory_swap": 128 * MiB})
+        self.assertEqual((cg.stats()["memory_limit"], swap_max()), (100 * MiB, str(28 * MiB)))
+        cg.update({"memory_swap": -1})
+        self.assertEqual(swap_max(), "max")
+        cg.update({"memory": 32 * MiB, "memory_swap": 32 * MiB})
+        self.assertEqual((cg.stats()["memory_limit"], swap_max()), (32 * MiB, "0"))
+
 
 @needs("pids")
 class Pids(KernelCase):
