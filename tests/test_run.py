@@ -464,7 +464,15 @@ class BadInputTest(LeakChecks, unittest.TestCase):
 
     def test_unknown_flag(self):
         res = contain("run", "--no-such-flag", "--rootfs", support.busybox_rootfs(), "true")
-        self.assertOneLineError(res, ".*unrecognized arguments: --no-such-flag")
+        self.assertOneLineError(res, "unrecognized arguments: --no-such-flag")
+        res = contain("update", "--device-write-bps", "/dev/null:1mb", "x")
+        self.assertOneLineError(res, "unrecognized arguments: --device-write-bps")
+
+    def test_device_rate_errors_name_their_flag(self):
+        for flag in ("--device-write-bps", "--device-read-iops", "--device-write-iops"):
+            res = run("true", opts=(flag, "/nonexistent:1000"))
+            self.assertOneLineError(res, f"bad format for device path in {flag}: "
+                                    "'/nonexistent'")
 
     def _tar_with(self, name, add):
         path = os.path.join(support.WORK, f"keep-{name}.tar")

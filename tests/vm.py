@@ -26,6 +26,7 @@ only when the VM ran the tests and none failed; a VM that cannot be started
 counts as skipped (with the reason), one that breaks as one failure.
 """
 
+import codecs
 import glob
 import lzma
 import os
@@ -313,6 +314,7 @@ def _run_qemu(cmd, out_path, stream, timeout=TIMEOUT):
     the output)."""
     t0 = time.monotonic()
     seen = []
+    decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
     try:
@@ -320,11 +322,11 @@ def _run_qemu(cmd, out_path, stream, timeout=TIMEOUT):
             while True:
                 chunk = out.read()
                 if chunk:
-                    seen.append(chunk.decode(errors="replace"))
+                    seen.append(decode(chunk))
                     stream.write(seen[-1])
                     stream.flush()
                 if proc.poll() is not None:
-                    seen.append(out.read().decode(errors="replace"))
+                    seen.append(decode(out.read(), final=True))
                     stream.write(seen[-1])
                     break
                 if time.monotonic() - t0 > timeout:
