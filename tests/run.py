@@ -4,6 +4,7 @@
     tests/run.py                 # everything
     tests/run.py test_cli test_mounts.PlanTest    # some modules / classes
     tests/run.py --counts FILE   # also write "passed failed skipped" to FILE
+    tests/run.py --slowest N     # also list the N slowest tests (to size a subset)
 """
 import os
 import sys
@@ -19,10 +20,15 @@ class Result(unittest.TextTestResult):
         super().__init__(*a, **k)
         self.passed = 0
         self.started = {}
+        self.durations = []
 
     def startTest(self, test):
         self.started[test.id()] = time.monotonic()
         super().startTest(test)
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        self.durations.append((time.monotonic() - self.started[test.id()], test.id()))
 
     def addSuccess(self, test):
         self.passed += 1
@@ -30,9 +36,13 @@ class Result(unittest.TextTestResult):
 
 
 def main(argv):
-    counts_file = None
-    if argv[:1] == ["--counts"]:
-        counts_file, argv = argv[1], argv[2:]
+    counts_file, slowest = None, 0
+    while argv[:1] in (["--counts"], ["--slowest"]):
+        if argv[0] == "--counts":
+            counts_file = argv[1]
+        else:
+            slowest = int(argv[1])
+        argv = argv[2:]
     loader = unittest.TestLoader()
     if argv:
         suite = loader.loadTestsFromNames([n if n.startswith("tests.") else "tests." + n
@@ -44,6 +54,8 @@ def main(argv):
     result = runner.run(suite)
     failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
     skipped = len(result.skipped)
+    for seconds, name in sorted(result.durations, reverse=True)[:slowest]:
+        print(f"{seconds:7.1f} s  {name}")
     print(f"python {sys.version.split()[0]}: {time.monotonic() - t0:.1f} s")
     if counts_file:
         with open(counts_file, "w") as f:

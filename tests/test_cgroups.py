@@ -337,6 +337,14 @@ class FakeV2(TmpDir):
         self.assertTrue(info["swap_limit"])     # outer/ has memory.swap.max
         self.assertEqual(info["warnings"], [])
         self.assertIn("Cgroup Version: 2 (unified)", cgroups.info_lines(info))
+        self.assertIn("enforced by a BPF device program", info["devices"])
+
+    def test_default_swap_is_recorded_where_swap_is_limited(self):
+        # Docker: --memory alone means memory+swap = twice the memory
+        self.assertEqual(self.drv.default_limits({"memory": 64 * MiB}),
+                         {"memory": 64 * MiB, "memory_swap": 128 * MiB})
+        for given in ({"memory": 64 * MiB, "memory_swap": -1}, {"pids_limit": 5}, {}):
+            self.assertEqual(self.drv.default_limits(given), given)
 
     def test_create_enables_controllers_in_every_ancestor(self):
         cg = self.drv.create(self.PARENT, "c1", {"memory": 64 * MiB})
@@ -549,6 +557,7 @@ class FakeV1(TmpDir):
         self.assertFalse(self.drv.info()["swap_limit"])
         self.assertIn("No swap limit support", self.drv.info()["warnings"])
         self.drv.create("contain", "c1", {"memory": 64 * MiB})   # derived swap skipped
+        self.assertEqual(self.drv.default_limits({"memory": 64 * MiB}), {"memory": 64 * MiB})
         with self.assertRaises(ContainError) as cm:
             self.drv.create("contain", "c1", {"memory": 64 * MiB, "memory_swap": 256 * MiB})
         self.assertIn("no swap accounting", str(cm.exception))

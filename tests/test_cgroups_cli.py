@@ -42,15 +42,27 @@ class ResourceCommands(unittest.TestCase):
         if self.driver.version == 1:
             with open(f"{cg.at['cpu']}/cpu.cfs_quota_us") as f:
                 self.assertEqual(f.read().strip(), "50000")
-        # the cgroup namespace: the container sees its own cgroup as /
+        if self.driver.version == 2:
+            with open(f"{cg.dir}/cpu.max") as f:
+                self.assertEqual(f.read().strip(), "50000 100000")
+            with open(f"{cg.dir}/memory.swap.max") as f:   # memory+swap: twice 64m
+                self.assertEqual(f.read().strip(), str(64 * MiB))
+        # the cgroup namespace: the container sees its own cgroup as /, one
+        # line per hierarchy as in the host's /proc/self/cgroup
+        with open("/proc/self/cgroup") as f:
+            hierarchies = len(f.read().splitlines())
         for _ in range(100):
             logs = self.contain("logs", "cg-cli-limits").stdout
-            if "memory:" in logs:
+            lines = [line for line in logs.splitlines() if line]
+            if len(lines) >= hierarchies:
                 break
-            time.sleep(0.02)
-        lines = [line for line in logs.splitlines() if line]
-        self.assertTrue(lines)
+            time.sleep(0.05)
+        self.assertEqual(len(lines), hierarchies, logs)
         self.assertTrue(all(line.endswith(":/") for line in lines), logs)
+        inspect = json.loads(self.contain("inspect", "cg-cli-limits").stdout)[0]
+        self.assertEqual(inspect["HostConfig"]["Memory"], 64 * MiB)
+        if self.driver.swap_limit():    # docker's default: memory+swap = 2 x memory
+            self.assertEqual(inspect["HostConfig"]["MemorySwap"], 128 * MiB)
 
         doc = json.loads(self.contain("stats", "--no-stream", "--format", "json",
                                       "cg-cli-limits").stdout)
@@ -61,6 +73,19 @@ class ResourceCommands(unittest.TestCase):
         self.assertTrue(table.startswith("CONTAINER ID   NAME "), table)
         self.assertIn("cg-cli-limits", table)
 
+        # --memory alone keeps the memory+swap total (128m): swap is what is left
+        if self.driver.swap_limit():
+            res = self.contain("update", "--memory", "256m", "cg-cli-limits", ok=False)
+            self.assertNotEqual(res.returncode, 0)
+            self.assertIn("update the memoryswap at the same time", res.stderr)
+            self.contain("update", "--memory", "100m", "cg-cli-limits")
+            self.assertEqual(cg.stats()["memory_limit"], 100 * MiB)
+            if self.driver.version == 2:
+                with open(f"{cg.dir}/memory.swap.max") as f:
+                    self.assertEqual(f.read().strip(), str(28 * MiB))
+            else:
+                with open(f"{cg.at['memory']}/memory.memsw.limit_in_bytes") as f:
+                    self.assertEqual(f.read().strip(), str(128 * MiB))
         res = self.contain("update", "--memory", "128m", "--memory-swap", "256m",
                            "--pids-limit", "20", "cg-cli-limits")
         self.assertEqual(res.stdout.strip(), "cg-cli-limits")

@@ -228,26 +228,40 @@ class IdentityTest(unittest.TestCase):
 
 @requires_root
 class LimitsTest(LeakChecks, unittest.TestCase):
+    """The limits as the container sees them in its own /sys/fs/cgroup (the
+    cgroup namespace makes its cgroup the root there): v1 files on a v1 or
+    hybrid host, v2 files on a unified one."""
+
+    V2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+    MEMORY = "/sys/fs/cgroup/memory.max" if V2 else "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+    PIDS = "/sys/fs/cgroup/" if V2 else "/sys/fs/cgroup/pids/"
+
     def test_limits_are_applied_in_the_containers_cgroup(self):
-        res = run("sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes "
-                  "/sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us "
-                  "/sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.shares",
+        if self.V2:
+            from contain.core.cgroups import cpu_shares_to_weight
+            files = "cpu.max pids.max cpu.weight"
+            expected = ["50000", "100000", "64", str(cpu_shares_to_weight(512))]
+        else:
+            files = ("cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us pids/pids.max "
+                     "cpu/cpu.shares")
+            expected = ["50000", "100000", "64", "512"]
+        res = run("sh", "-c", "cd /sys/fs/cgroup && cat " + self.MEMORY + " " + files,
                   opts=("--memory", "64M", "--cpus", "0.5", "--pids-limit", "64",
                         "--cpu-shares", "512"))
         self.assertEqual(res.returncode, 0, res.stderr)
-        self.assertEqual(res.stdout.split(), ["67108864", "50000", "100000", "64", "512"])
+        self.assertEqual(res.stdout.split(), ["67108864"] + expected)
         self.assertNothingLeft()
 
     def test_memory_sizes_are_parsed_like_docker(self):
         for flag, expected in (("8192K", 8388608), ("64m", 67108864), ("1G", 1073741824),
                                ("64mb", 67108864), ("100000000b", 100000000 // 4096 * 4096)):
-            res = run("cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes",
-                      opts=("--memory", flag))
+            res = run("cat", self.MEMORY, opts=("--memory", flag))
             self.assertEqual(res.stdout.strip(), str(expected), (flag, res.stderr))
 
     def test_pids_limit_stops_a_fork_loop(self):
+        # pids.events: "max N", N the forks refused
         res = run("sh", "-c", "(for i in $(seq 40); do sleep 5 & done) 2>/dev/null; "
-                  "cat /sys/fs/cgroup/pids/pids.current /sys/fs/cgroup/pids/pids.events",
+                  f"cat {self.PIDS}pids.current {self.PIDS}pids.events",
                   opts=("--pids", "10"))
         self.assertIn(int(res.stdout.split()[0]), (8, 9, 10), res.stdout)  # up to the limit
         self.assertNotEqual(res.stdout.split()[-1], "0", res.stdout)  # and was refused
@@ -393,9 +407,11 @@ class ExplainModeTest(LeakChecks, unittest.TestCase):
         self.assertEqual(res.returncode, 0, res.stderr)
         err = res.stderr
         for text in ("[contain] creating namespaces: pid uts mnt ipc net cgroup",
-                     "[contain] pivoting root", "applying cgroup limits: memory=64M cpu=50%",
-                     "[contain] container exited: status 0 (", "[contain] removing cgroup"):
+                     "[contain] pivoting root", "[contain] container exited: status 0 (",
+                     "[contain] removing cgroup"):
             self.assertIn(text, err)
+        # memory+swap: docker's default, twice the memory, where swap can be limited
+        self.assertRegex(err, r"applying cgroup limits: memory=64M (memory\+swap=128M )?cpu=50%")
         self.assertEqual(res.stdout, "")
         self.assertNothingLeft()
 
@@ -449,6 +465,14 @@ class BadInputTest(LeakChecks, unittest.TestCase):
     def test_unknown_flag(self):
         res = contain("run", "--no-such-flag", "--rootfs", support.busybox_rootfs(), "true")
         self.assertOneLineError(res, "run: unknown flag or argument: --no-such-flag")
+        res = contain("update", "--device-write-bps", "/dev/null:1mb", "x")
+        self.assertOneLineError(res, "update: unknown flag or argument: --device-write-bps")
+
+    def test_device_rate_errors_name_their_flag(self):
+        for flag in ("--device-write-bps", "--device-read-iops", "--device-write-iops"):
+            res = run("true", opts=(flag, "/nonexistent:1000"))
+            self.assertOneLineError(res, f"bad format for device path in {flag}: "
+                                    "'/nonexistent'")
 
     def _tar_with(self, name, add):
         path = os.path.join(support.WORK, f"keep-{name}.tar")

@@ -806,6 +806,20 @@ class Driver:
     def info(self):
         raise NotImplementedError
 
+    def swap_limit(self):
+        """Whether the kernel can limit a cgroup's swap (swap accounting)."""
+        raise NotImplementedError
+
+    def default_limits(self, limits):
+        """limits plus Docker's default swap, to record at create: --memory
+        without --memory-swap allows as much swap again (memory+swap = twice
+        the memory) where the kernel limits swap.  Recorded, `inspect` shows
+        it, and `update --memory` keeps the total, so swap is recomputed."""
+        if not limits.get("memory") or limits.get("memory_swap") is not None \
+                or not self.swap_limit():
+            return limits
+        return dict(limits, memory_swap=2 * limits["memory"])
+
     def _make(self, parent, name):
         raise NotImplementedError
 
@@ -838,8 +852,9 @@ class CgroupV2(Cgroup):
     def _devices(self, devices):
         """Hook: v2 controls devices with a BPF_CGROUP_DEVICE program, not files.
 
-        Not done here; the runtime's /dev setup (only the default nodes, nodev
-        mounts) is the protection on v2.  devices_enforced stays False.
+        Not done here: the runtime attaches the allow-list program
+        (security.attach_device_filter) to every non-privileged container's
+        cgroup.  devices_enforced stays False (no cgroup file enforces it).
         """
         self.devices_enforced = False
 
@@ -1044,16 +1059,21 @@ class DriverV2(Driver):
             raise ContainError(f"cannot enable the {' '.join(missing)} controller(s) "
                                f"in {path}: {why}") from None
 
+    def swap_limit(self):
+        # the root cgroup has no memory.swap.max: look at its children
+        return any(os.path.exists(os.path.join(self.root, d, "memory.swap.max"))
+                   for d in _subdirs(self.root))
+
     def info(self):
         ctrls = self.controllers()
-        swap = any(os.path.exists(os.path.join(self.root, d, "memory.swap.max"))
-                   for d in _subdirs(self.root))
+        swap = self.swap_limit()
         return {
             "cgroup_version": 2, "cgroup_driver": "cgroupfs", "mode": "unified",
             "root": self.root, "controllers": ctrls,
             "swap_limit": swap, "cpu_cfs": "cpu" in ctrls,
             "cgroup_kill": _kernel_at_least(5, 14), "freezer": True,
-            "devices": "not enforced by the cgroup (v2 needs a BPF program)",
+            "devices": "enforced by a BPF device program (each non-privileged "
+                       "container's cgroup)",
             "warnings": _warnings(ctrls, swap, "io"),
         }
 
@@ -1320,10 +1340,13 @@ class DriverV1(Driver):
                 if base == cpuset:
                     _inherit_cpuset(path)
 
+    def swap_limit(self):
+        return "memory" in self.mounts and os.path.exists(
+            os.path.join(self.mounts["memory"], "memory.memsw.limit_in_bytes"))
+
     def info(self):
         ctrls = self.controllers()
-        memsw = "memory" in self.mounts and os.path.exists(
-            os.path.join(self.mounts["memory"], "memory.memsw.limit_in_bytes"))
+        memsw = self.swap_limit()
         cfs = "cpu" in self.mounts and os.path.exists(
             os.path.join(self.mounts["cpu"], "cpu.cfs_quota_us"))
         return {

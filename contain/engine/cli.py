@@ -183,6 +183,14 @@ def verbose_from(ns):
     return False
 
 
+def _recorded_limits(limits):
+    """The limits to record: with Docker's default swap where memory is set."""
+    if not limits.get("memory"):
+        return limits
+    from .runtime import cgroup_driver
+    return cgroup_driver().default_limits(limits)
+
+
 def config_from(ns):
     """The container configuration (a dict) from run/create flags."""
     args = list(ns.args)
@@ -198,7 +206,7 @@ def config_from(ns):
         "log": spec.parse_log_opts(ns.log_opt),
         "cgroup_parent": ns.cgroup_parent or os.environ.get("CONTAIN_CGROUP_PARENT")
         or spec.DEFAULT_CGROUP_PARENT,
-        "limits": spec.limits_from_args(ns),
+        "limits": _recorded_limits(spec.limits_from_args(ns)),
         "mounts": [spec.parse_volume(v) for v in ns.volume]
         + [spec.parse_tmpfs(t) for t in ns.tmpfs],
         "init": ns.init,

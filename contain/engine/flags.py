@@ -188,5 +188,7 @@ def limits_from_args(ns):
     for key in ("device_read_bps", "device_write_bps", "device_read_iops", "device_write_iops"):
         values = getattr(ns, key, None) or []
         if values:
-            limits[key] = [cgroups.parse_device_rate(v, iops=key.endswith("iops")) for v in values]
+            limits[key] = [cgroups.parse_device_rate(v, iops=key.endswith("iops"),
+                                                     flag=cgroups.FLAGS[key])
+                           for v in values]
     return limits

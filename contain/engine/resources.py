@@ -140,11 +140,13 @@ def update_container(store, ref, changes, log=None):
     """Apply changes to a container's cgroup (if it has one now) and record
     them, so a restart keeps them (docker update's semantics)."""
     from ..core import cgroups
-    from . import state
+    from . import runtime, state
     c = store.find(ref)
     with store.container_lock(c.id):
         c = store.load(c.id)
-        merged = cgroups.merge_limits(c.config.get("limits") or {}, changes)
+        # a record made before the default swap was recorded gets it now
+        old = runtime.cgroup_driver().default_limits(c.config.get("limits") or {})
+        merged = cgroups.merge_limits(old, changes)
         cg = _cgroup(c)
         if cg.exists():
             if log:
