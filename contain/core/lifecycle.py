@@ -223,7 +223,8 @@ def _create(rec, bundle, opts):
                      pidns=None if "pid" in ns and not ns["pid"] else ns.get("pid") or False,
                      time_offsets=time_offsets(lx) if "time" in ns and not ns["time"] else None,
                      stdio=opts.stdio, on_ready=on_ready, on_hooks=on_hooks,
-                     want_master=opts.want_master)
+                     want_master=bool(opts.want_master and launch.tty and not
+                                      opts.console_socket))
     finally:
         for fd in [launch.fifo_fd, launch.userns_fd] + userns_fds:
             if fd >= 0:

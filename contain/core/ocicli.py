@@ -14,20 +14,45 @@ import json
 import os
 import sys
 
+from ..argparsing import FastParser
 from ..errors import ContainError, UsageError
 
 VERSION = "0.5.0"
 
 
-class Parser(argparse.ArgumentParser):
+class Parser(FastParser):
     def error(self, message):
         raise UsageError(f"{message} (see --help)")
 
 
-def build_parser():
+# the global flags that take a value (to find the command before parsing)
+GLOBAL_VALUE_FLAGS = ("--root", "--log", "--log-format", "--rootless", "--criu")
+
+
+def command_in(argv):
+    """The command word of argv, skipping the global flags (or None)."""
+    args = list(argv)
+    while args:
+        arg = args.pop(0)
+        if arg in GLOBAL_VALUE_FLAGS:
+            args = args[1:]
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+class _Unused:
+    """Stands in for the subparsers of commands not being run."""
+
+    def add_argument(self, *args, **kwargs):
+        return None
+
+
+def build_parser(only=None):
+    """The parser; with only, just that command's subparser is built
+    (argparse is slow to build, and engines run us for every container)."""
     from .state import DEFAULT_ROOT
-    p = Parser(prog="contain-runc", allow_abbrev=False,
-               description="contain's OCI runtime (runc's command line)")
+    p = Parser(prog="contain-runc", description="contain's OCI runtime (runc's command line)")
     p.add_argument("--root", default=DEFAULT_ROOT,
                    help=f"directory for the containers' state (default {DEFAULT_ROOT})")
     p.add_argument("--log", help="append errors (and --debug messages) to this file")
@@ -38,9 +63,11 @@ def build_parser():
     p.add_argument("--rootless", default="auto", help="accepted for compatibility")
     p.add_argument("--criu", help=argparse.SUPPRESS)
     p.add_argument("-v", "--version", action="store_true", help="print the version")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     def cmd(name, help):
+        if only and name != only:
+            return _Unused()
         return sub.add_parser(name, help=help, allow_abbrev=False)
 
     def container_flags(c):
@@ -112,7 +139,8 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     ns = None
     try:
-        ns = build_parser().parse_args(argv)
+        command = command_in(argv)
+        ns = build_parser(command if command in COMMANDS else None).parse_args(argv)
         if ns.version:
             from .spec import OCI_VERSION
             print(f"contain version {VERSION}\nspec: {OCI_VERSION}")

@@ -11,16 +11,13 @@ import os
 import sys
 
 from . import flags as spec
+from ..argparsing import FastParser
 from ..errors import EXIT_RUNTIME, ContainError, UsageError
 
 
-class Parser(argparse.ArgumentParser):
+class Parser(FastParser):
     """argparse, but bad usage is a one-line error with exit code 125, and no
     abbreviated options (Docker accepts none: `--priv` is not `--privileged`)."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("allow_abbrev", False)
-        super().__init__(*args, **kwargs)
 
     def error(self, message):
         # main() prints "contain: "; a subcommand's name follows it
@@ -37,34 +34,6 @@ class Parser(argparse.ArgumentParser):
             raise UsageError(f"{where + ': ' if where else ''}unknown flag or argument: "
                              f"{' '.join(extra)} (see '{' '.join(['contain', *words])} --help')")
         return ns
-
-    def add_argument(self, *args, **kwargs):
-        # argparse makes a help formatter for every argument only to check its
-        # nargs; one shared formatter is as good and saves milliseconds at start
-        self._checking = True
-        try:
-            return super().add_argument(*args, **kwargs)
-        finally:
-            self._checking = False
-
-    def _get_formatter(self):
-        if getattr(self, "_checking", False):
-            if getattr(self, "_check_formatter", None) is None:
-                self._check_formatter = self._new_formatter()
-            return self._check_formatter
-        return self._new_formatter()
-
-    def _new_formatter(self):
-        # argparse would ask shutil for the terminal's width, importing shutil,
-        # bz2 and lzma (3 ms at every start); os tells us as well
-        try:
-            width = int(os.environ["COLUMNS"])
-        except (KeyError, ValueError):
-            try:
-                width = os.get_terminal_size(sys.stdout.fileno()).columns
-            except (OSError, ValueError):
-                width = 80
-        return self.formatter_class(prog=self.prog, width=width - 2)
 
 
 # ------------------------------------------------------- container options
