@@ -498,7 +498,7 @@ def _build_cp(sp):
 def cmd_volume_create(ns, store, log):
     from .volumes import VolumeStore
     labels = dict(label.partition("=")[::2] for label in ns.label)
-    meta, _ = VolumeStore(store).create(ns.name, labels=labels, anonymous=not ns.name)
+    meta, _ = VolumeStore(store).create(ns.name, labels=labels)
     print(meta["Name"])
     return 0
 

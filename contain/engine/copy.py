@@ -118,7 +118,7 @@ def _resolve(root, path, what):
     try:
         fd = resolve_in_root(root, parent, kind="dir", follow=True, create=False)
     except OSError as e:
-        raise NotFound(f"{what} {path}: {e.strerror}") from None
+        raise NotFound(f"{what} {norm} in container: {e.strerror}") from None
     return fd, name
 
 
@@ -215,7 +215,7 @@ def copy_in(root, src, path):
             raise NotFound(f"Could not find the directory {path} in container "
                            "(a tar stream is unpacked into an existing directory)")
         try:
-            safe_extract(sys.stdin.buffer, f"/proc/self/fd/{fd}", label="tar stream",
+            safe_extract(sys.stdin.buffer, f"/proc/self/fd/{fd}/.", label="tar stream",
                          refuse_devices=True)
         finally:
             os.close(fd)
@@ -236,7 +236,7 @@ def copy_in(root, src, path):
             with tarfile.open(fileobj=tmp, mode="w|", format=tarfile.PAX_FORMAT) as tar:
                 tar.add(src, arcname=arc, recursive=True)
             tmp.seek(0)
-            safe_extract(tmp, f"/proc/self/fd/{fd}", label=f"copy of {src}",
+            safe_extract(tmp, f"/proc/self/fd/{fd}/.", label=f"copy of {src}",
                          refuse_devices=True)
     finally:
         os.close(fd)
