@@ -54,7 +54,7 @@ def launch_for_process(process, pid, cgroup, config, console_socket=None, log=No
     lx = config.get("linux") or {}
     return Launch(
         argv=process["args"], env=list(process.get("env") or ()),
-        cwd=process.get("cwd") or "/",
+        cwd=process.get("cwd") or "/", create_cwd=False,
         ids=(user.get("uid", 0), user.get("gid", 0), sorted(set(
             user.get("additionalGids") or ()))),
         umask=user.get("umask"), root="/", plan=[], unshare_flags=0,

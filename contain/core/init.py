@@ -28,6 +28,8 @@ class Launch:
         self.argv = kw.pop("argv")
         self.env = kw.pop("env")              # list of KEY=VALUE
         self.cwd = kw.pop("cwd", "") or "/"
+        # PID 1 creates a missing cwd (runc, Docker); an exec does not (runc)
+        self.create_cwd = kw.pop("create_cwd", True)
         # where relative paths of the mount plan resolve: the bundle (runc's)
         self.setup_cwd = kw.pop("setup_cwd", None)
         self.user = kw.pop("user", "") or ""  # a name or "uid[:gid]", resolved inside
@@ -261,10 +263,16 @@ def become_command(L):
     env.setdefault("HOME", home)
 
     # The working directory must be inside the new root (after pivot_root
-    # every path is); create it as Docker and runc do, then enter it.
+    # every path is); PID 1 creates it as Docker and runc do, then enters it;
+    # an exec only enters it (runc: "chdir to cwd ... failed").
     cwd = L.cwd
-    _step(lambda: os.makedirs(cwd, exist_ok=True), f"creating working directory {cwd}")
-    _step(lambda: os.chdir(cwd), f"changing to working directory {cwd}")
+    if L.create_cwd:
+        _step(lambda: os.makedirs(cwd, exist_ok=True), f"creating working directory {cwd}")
+    if L.create_cwd:
+        _step(lambda: os.chdir(cwd), f"changing to working directory {cwd}")
+    else:   # runc's words; Docker's exec exits 126
+        _step(lambda: os.chdir(cwd), f'chdir to cwd ("{cwd}") set in config.json failed',
+              code=EXIT_CANNOT_INVOKE)
 
     # Find the command now, while errors can still be reported precisely.
     path = find_executable(L.argv[0], env.get("PATH", DEFAULT_PATH))

@@ -102,9 +102,14 @@ def device_rules(resources, devices):
     rules = (resources or {}).get("devices")
     if rules is None:
         return None
+    # a node config.json gives its own rule keeps that rule's access (Docker's
+    # --device HOST:CTR:r stays read-only)
+    ruled = {(r.get("type"), r.get("major"), r.get("minor")) for r in rules}
     extra = [{"allow": True, "type": d["type"] if d["type"] != "u" else "c",
               "major": d.get("major"), "minor": d.get("minor"), "access": "rwm"}
-             for d in devices or () if d.get("type") in ("c", "b", "u")]
+             for d in devices or () if d.get("type") in ("c", "b", "u")
+             and ("c" if d["type"] == "u" else d["type"], d.get("major"),
+                  d.get("minor")) not in ruled]
     return list(rules) + extra + list(ALLOWED_DEVICES)
 
 

@@ -60,11 +60,22 @@ def add_container_options(p):
     p.add_argument("--read-only", action="store_true", help="mount the root filesystem read-only")
     p.add_argument("-v", "--volume", action="append", default=[], nargs="?", const=None,
                    metavar="SRC:DST[:OPTS]",
-                   help="bind mount a host path; a bare -v (followed by another flag) "
-                        "means --verbose")
+                   help="bind mount a host path (created if missing) or a named volume "
+                        "(NAME:DST), or make an anonymous volume (DST); a bare -v "
+                        "(followed by another flag) means --verbose")
+    p.add_argument("--mount", action="append", default=[], metavar="type=TYPE,...",
+                   help="type=bind|volume|tmpfs,source=,target=[,readonly]"
+                        "[,tmpfs-size=][,tmpfs-mode=]")
     p.add_argument("--tmpfs", action="append", default=[], metavar="PATH[:OPTS]",
                    help="mount a tmpfs (options: size=, mode=, ro, exec...)")
     p.add_argument("--init", action="store_true", help="run a tiny init as PID 1")
+    p.add_argument("--ulimit", action="append", default=[], metavar="NAME=SOFT[:HARD]",
+                   help="a resource limit (nofile, nproc, core...); never above the "
+                        "host's hard limit without CAP_SYS_RESOURCE")
+    p.add_argument("--device", action="append", default=[], metavar="HOST[:CTR][:rwm]",
+                   help="add a host device to the container")
+    p.add_argument("--cgroup-conf", action="append", default=[], metavar="KEY=VALUE",
+                   help="write a cgroup v2 file, e.g. memory.high=67108864 (podman's)")
     p.add_argument("--restart", default="no", metavar="POLICY",
                    help="no | on-failure[:N] | always | unless-stopped")
     p.add_argument("--stop-signal", metavar="SIGNAL",
@@ -177,7 +188,11 @@ def config_from(ns):
         or spec.DEFAULT_CGROUP_PARENT,
         "limits": _recorded_limits(spec.limits_from_args(ns)),
         "mounts": [spec.parse_volume(v) for v in ns.volume]
+        + [spec.parse_mount(m) for m in ns.mount]
         + [spec.parse_tmpfs(t) for t in ns.tmpfs],
+        "ulimits": [spec.parse_ulimit(u) for u in ns.ulimit],
+        "devices": [spec.parse_device(d) for d in ns.device],
+        "cgroup_conf": cgroup_conf_from(ns.cgroup_conf),
         "init": ns.init,
         "network": network_options(ns),
         "security": security_options(ns),
@@ -211,6 +226,18 @@ def config_from(ns):
                              "(or --rootfs PATH COMMAND...)")
         cfg["image"], cfg["argv"] = args[0], args[1:]
     return cfg
+
+
+def cgroup_conf_from(items):
+    """--cgroup-conf: cgroup v2 files; on a v1 host there are none to write."""
+    conf = spec.parse_cgroup_conf(items)
+    if conf:
+        from .runtime import cgroup_driver
+        if cgroup_driver().version != 2:
+            raise UsageError("--cgroup-conf needs cgroup v2: this host's limits are on "
+                             "cgroup v1 (for a soft memory limit use --memory-reservation, "
+                             "memory.soft_limit_in_bytes)")
+    return conf
 
 
 def security_options(ns):
@@ -320,7 +347,7 @@ def cmd_rm(ns, store, log):
     from . import runtime
 
     def remove(ref):
-        runtime.remove(store, ref, force=ns.force, log=log)
+        runtime.remove(store, ref, force=ns.force, log=log, volumes=ns.volumes)
         print(ref)
     return for_each(ns.containers, remove)
 
@@ -384,6 +411,144 @@ def cmd_exec(ns, store, log):
                            cwd=ns.workdir, user=ns.user, tty=ns.tty,
                            interactive=ns.interactive, detach=ns.detach,
                            privileged=ns.privileged, log=log)
+
+
+def cmd_pause(ns, store, log):
+    from . import control
+
+    def pause(ref):
+        control.pause(store, ref)
+        print(ref)
+    return for_each(ns.containers, pause)
+
+
+def cmd_unpause(ns, store, log):
+    from . import control
+
+    def unpause(ref):
+        control.unpause(store, ref)
+        print(ref)
+    return for_each(ns.containers, unpause)
+
+
+def cmd_attach(ns, store, log):
+    from . import control
+    return control.attach(store, ns.container, sig_proxy=ns.sig_proxy)
+
+
+def cmd_cp(ns, store, log):
+    from . import copy
+    return copy.cp(store, ns.source, ns.dest, log)
+
+
+def _build_pause(func):
+    def build(sp):
+        sp.add_argument("containers", nargs="+", metavar="CONTAINER")
+        sp.set_defaults(func=func)
+    return build
+
+
+def _sig_proxy(value):
+    if value.lower() not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"invalid --sig-proxy value {value!r}: true or false")
+    return value.lower() == "true"
+
+
+def _build_attach(sp):
+    sp.add_argument("--no-stdin", action="store_true",
+                    help="(accepted for Docker: input is never attached)")
+    sp.add_argument("--sig-proxy", type=_sig_proxy, nargs="?", const=True, default=True,
+                    metavar="BOOL", help="forward signals to the container (default true)")
+    sp.add_argument("container", metavar="CONTAINER")
+    sp.set_defaults(func=cmd_attach)
+
+
+def _build_cp(sp):
+    sp.add_argument("-a", "--archive", action="store_true",
+                    help="(accepted for Docker: owners and modes are always kept)")
+    sp.add_argument("source", metavar="SRC", help="CONTAINER:PATH, a host path or - (a tar)")
+    sp.add_argument("dest", metavar="DEST", help="CONTAINER:PATH, a host path or - (a tar)")
+    sp.set_defaults(func=cmd_cp)
+
+
+# ----------------------------------------------------------------- volumes
+def cmd_volume_create(ns, store, log):
+    from .volumes import VolumeStore
+    labels = dict(label.partition("=")[::2] for label in ns.label)
+    meta, _ = VolumeStore(store).create(ns.name, labels=labels)
+    print(meta["Name"])
+    return 0
+
+
+def cmd_volume_ls(ns, store, log):
+    from .volumes import VolumeStore
+    vs = VolumeStore(store)
+    names = vs.names()
+    if ns.quiet:
+        print("".join(n + "\n" for n in names), end="")
+        return 0
+    from .views import table
+    print(table((("DRIVER", "driver"), ("VOLUME NAME", "name")),
+                [{"driver": "local", "name": n} for n in names]), end="")
+    return 0
+
+
+def cmd_volume_inspect(ns, store, log):
+    import json
+    from .volumes import VolumeStore
+    vs = VolumeStore(store)
+    out = []
+    for name in ns.volumes:
+        meta = vs.get(name)
+        out.append({k: meta[k] for k in ("CreatedAt", "Driver", "Labels", "Mountpoint",
+                                         "Name", "Options", "Scope")})
+    print(json.dumps(out, indent=4))
+    return 0
+
+
+def cmd_volume_rm(ns, store, log):
+    from .volumes import VolumeStore
+    vs = VolumeStore(store)
+
+    def remove(name):
+        vs.remove(name)
+        print(name)
+    return for_each(ns.volumes, remove)
+
+
+def cmd_volume_prune(ns, store, log):
+    from .volumes import VolumeStore
+    removed = VolumeStore(store).prune(all_volumes=ns.all)
+    if removed:
+        print("Deleted Volumes:\n" + "".join(n + "\n" for n in removed), end="")
+    print(f"Total reclaimed volumes: {len(removed)}")
+    return 0
+
+
+def _build_volume(sp):
+    sub = sp.add_subparsers(dest="volume_command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    p = sub.add_parser("create", help="create a volume")
+    p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
+                   help="set a label on the volume")
+    p.add_argument("-d", "--driver", default="local", choices=("local",),
+                   help="local (the only driver)")
+    p.add_argument("name", nargs="?", metavar="VOLUME")
+    p.set_defaults(func=cmd_volume_create)
+    p = sub.add_parser("ls", aliases=["list"], help="list volumes")
+    p.add_argument("-q", "--quiet", action="store_true", help="only volume names")
+    p.set_defaults(func=cmd_volume_ls)
+    p = sub.add_parser("inspect", help="show volumes as JSON")
+    p.add_argument("volumes", nargs="+", metavar="VOLUME")
+    p.set_defaults(func=cmd_volume_inspect)
+    p = sub.add_parser("rm", aliases=["remove"], help="remove volumes no container uses")
+    p.add_argument("-f", "--force", action="store_true", help="(accepted for Docker)")
+    p.add_argument("volumes", nargs="+", metavar="VOLUME")
+    p.set_defaults(func=cmd_volume_rm)
+    p = sub.add_parser("prune", help="remove unused anonymous volumes (all unused: -a)")
+    p.add_argument("-a", "--all", action="store_true", help="named volumes too")
+    p.add_argument("-f", "--force", action="store_true", help="(no prompt is ever shown)")
+    p.set_defaults(func=cmd_volume_prune)
 
 
 # ------------------------------------------------------------------ parser
@@ -450,6 +615,8 @@ def _build_kill(sp):
 
 def _build_rm(sp):
     sp.add_argument("-f", "--force", action="store_true", help="kill a running container first")
+    sp.add_argument("-v", "--volumes", action="store_true",
+                    help="remove the container's anonymous volumes too")
     sp.add_argument("containers", nargs="+", metavar="CONTAINER")
     sp.set_defaults(func=cmd_rm)
 
@@ -960,6 +1127,12 @@ COMMANDS = {
     "top": ("show a container's processes", _build_top),
     "version": ("show the version", _build_version),
     "list": ("list every container (the same as ps -a)", lambda sp: _build_ps(sp, True)),
+    "pause": ("pause every process of containers", _build_pause(cmd_pause)),
+    "unpause": ("unpause paused containers", _build_pause(cmd_unpause)),
+    "attach": ("follow a running container's output; return its exit code",
+               _build_attach),
+    "cp": ("copy files between a container and the host (- : a tar stream)", _build_cp),
+    "volume": ("manage volumes (create, ls, inspect, rm, prune)", _build_volume),
     **RESOURCE_COMMANDS,
     **NETWORK_COMMANDS,
     **IMAGE_COMMANDS,

@@ -39,17 +39,21 @@ def config_for(c, tty=False, netinfo=None):
         "root": {"path": root_path, "readonly": bool(cfg.get("read_only"))},
         "hostname": cfg["hostname"],
         "mounts": root_mounts + default_mounts(privileged) + etc_mounts(c, netinfo)
-        + user_mounts(cfg.get("mounts") or ()),
+        + user_mounts(cfg.get("mounts") or (), c.store.root),
         "annotations": {"io.contain.name": c.name,
                         **({"run.contain.init": "true"} if cfg.get("init") else {})},
         "linux": {
             "namespaces": namespaces_for(cfg, netinfo, uns),
-            "resources": resources_for(cfg.get("limits") or {}, privileged),
+            "resources": resources_for(cfg.get("limits") or {}, privileged,
+                                       cfg.get("devices") or (), cfg.get("cgroup_conf")),
             "cgroupsPath": f"/{cfg.get('cgroup_parent') or 'contain'}/{c.id}",
             "rootfsPropagation": "rprivate",
         },
     }
     lx = config["linux"]
+    if cfg.get("devices"):
+        lx["devices"] = [{k: d[k] for k in ("path", "type", "major", "minor", "fileMode",
+                                            "uid", "gid")} for d in cfg["devices"]]
     if not unmasked:
         lx["maskedPaths"] = list(defaults.MASKED_PATHS)
         lx["readonlyPaths"] = list(defaults.READONLY_PATHS)
@@ -124,6 +128,8 @@ def process_for(c, tty, rootfs_dir=None):
         "capabilities": {k: list(names) for k in ("bounding", "effective", "permitted")},
         "noNewPrivileges": bool(opts["no_new_privileges"]),
     }
+    if cfg.get("ulimits"):
+        process["rlimits"] = [dict(r) for r in cfg["ulimits"]]
     return process
 
 
@@ -208,12 +214,15 @@ def etc_mounts(c, netinfo):
             for target, source in sorted(write_etc_files(c, netinfo).items())]
 
 
-def user_mounts(entries):
-    """-v binds (read-only recursively: a mount below stays read-only too)
-    and --tmpfs mounts."""
+def user_mounts(entries, store_root=None):
+    """-v/--mount binds and volumes (read-only recursively: a mount below
+    stays read-only too) and --tmpfs mounts."""
     from ..core import linux
+    from .volumes import data_dir
     out = []
     for m in entries:
+        if m["type"] == "volume":
+            m = dict(m, source=data_dir(store_root, m["name"]))
         if m["type"] == "tmpfs":
             flags = m.get("flags", linux.MS_NOSUID | linux.MS_NODEV)
             opts = [name for bit, name in ((linux.MS_RDONLY, "ro"), (linux.MS_NOSUID, "nosuid"),
@@ -248,9 +257,10 @@ def namespaces_for(cfg, netinfo, uns):
 
 
 # -------------------------------------------------------------- resources
-def resources_for(limits, privileged):
+def resources_for(limits, privileged, devices=(), unified=None):
     """linux.resources from Docker's limits (--cpus becomes a CFS quota over
-    the default 100 ms period, as Docker hands it to runc)."""
+    the default 100 ms period, as Docker hands it to runc), --device's allow
+    rules and --cgroup-conf's cgroup v2 files."""
     res = {}
     mem = {k: limits[n] for k, n in (("limit", "memory"), ("reservation",
                                                           "memory_reservation"),
@@ -279,7 +289,11 @@ def resources_for(limits, privileged):
                           for r in limits[name]]
     if blkio:
         res["blockIO"] = blkio
-    res["devices"] = device_rules(privileged)
+    res["devices"] = device_rules(privileged) + [
+        {"allow": True, "type": d["type"], "major": d["major"], "minor": d["minor"],
+         "access": d["access"]} for d in devices]
+    if unified:
+        res["unified"] = dict(unified)
     return res
 
 

@@ -104,6 +104,9 @@ def create(store, cfg, log=None):
         check_limits(c)
         prepare_rootfs(c, setup, log)
         prepare_userns(c, setup, log)
+        from . import volumes
+        setup.push("removing anonymous volumes", volumes.remove_anonymous, store, c, c.id)
+        volumes.prepare(c, log)
     except BaseException:
         setup.rollback()
         raise
@@ -354,8 +357,9 @@ def cleanup_after_exit(store, c, log=None):
     return errors
 
 
-def teardown(store, c, log=None):
-    """Undo everything a container holds, from its record alone (idempotent)."""
+def teardown(store, c, log=None, volumes=False):
+    """Undo everything a container holds, from its record alone (idempotent);
+    its anonymous volumes too with `rm -v` (volumes) or --rm."""
     errors = cleanup_after_exit(store, c, log)
     if (c.config.get("security") or {}).get("userns") not in (None, "", "host"):
         if log:
@@ -369,11 +373,17 @@ def teardown(store, c, log=None):
         store.delete(c.id)
     except ContainError as e:
         errors.append(str(e))
+    if volumes or c.config.get("auto_remove"):
+        try:
+            from .volumes import remove_anonymous
+            remove_anonymous(store, c)
+        except ContainError as e:
+            errors.append(str(e))
     if errors:
         raise ContainError(f"removing container {c.id[:12]}: " + "; ".join(errors))
 
 
-def remove(store, ref, force=False, log=None):
+def remove(store, ref, force=False, log=None, volumes=False):
     c = store.find(ref)
     with store.container_lock(c.id):
         c.reload()
@@ -388,7 +398,7 @@ def remove(store, ref, force=False, log=None):
     # The monitor records the exit in the container's directory: let it
     # finish before that directory goes.
     wait_monitor_gone(c, 10)
-    teardown(store, c, log)
+    teardown(store, c, log, volumes)
     return c
 
 
@@ -416,6 +426,8 @@ def signal_pid1(c, sig):
         os.kill(pid, sig)
     except ProcessLookupError:
         return False
+    from .control import thaw_after_signal
+    thaw_after_signal(c)    # a paused container acts on no signal
     return True
 
 
@@ -573,7 +585,7 @@ def run(store, cfg, log=None):
 
 def _remove_quietly(store, c):
     try:
-        teardown(store, c)
+        teardown(store, c, volumes=True)
     except ContainError:
         pass
 

@@ -77,9 +77,14 @@ class Container:
 
     @property
     def status(self):
-        """created | running | exited | dead, derived from the kernel now."""
+        """created | running | paused | restarting | exited | dead, derived
+        from the kernel now."""
         st = self.state
         if st.get("pid") and process_alive(st["pid"], st.get("start_time"), st.get("boot_id")):
+            if st.get("paused_pid") == st["pid"]:
+                from .control import frozen
+                if frozen(self.store, self.id):
+                    return "paused"
             return "running"
         if process_alive(st.get("monitor_pid"), st.get("monitor_start"), st.get("boot_id")):
             if st.get("restarting"):
@@ -94,7 +99,7 @@ class Container:
 
     @property
     def running(self):
-        return self.status in ("running", "restarting")
+        return self.status in ("running", "restarting", "paused")
 
     @property
     def exit_code(self):

@@ -44,8 +44,9 @@ def status_text(c, now=None):
     """'Up 3 minutes', 'Exited (137) 5 seconds ago', 'Created'."""
     now = time.time() if now is None else now
     st = c.status
-    if st == "running":
-        return "Up " + human_duration(now - parse_time(c.state["started_at"]))
+    if st in ("running", "paused"):
+        return "Up " + human_duration(now - parse_time(c.state["started_at"])) + (
+            " (Paused)" if st == "paused" else "")
     if st == "restarting":
         return f"Restarting ({c.exit_code}) " + _ago(c.state.get("finished_at"), now)
     if st == "exited":
@@ -106,7 +107,7 @@ def exit_code_shown(c, status=None):
     """The last exit code; 0 while the container runs (as Docker shows it),
     not the 255 that Container.exit_code gives a started, unrecorded one."""
     status = c.status if status is None else status
-    return 0 if status == "running" else c.exit_code
+    return 0 if status in ("running", "paused") else c.exit_code
 
 
 def image_text(cfg, tags=None, no_trunc=False):
@@ -378,10 +379,11 @@ def inspect_one(c):
         "Path": (cfg.get("argv") or [""])[0],
         "Args": (cfg.get("argv") or [])[1:],
         "State": {
-            "Status": status, "Running": status == "running", "Paused": False,
+            "Status": status, "Running": status in ("running", "paused"),
+            "Paused": status == "paused",
             "Restarting": status == "restarting", "OOMKilled": bool(st.get("oom_killed")),
             "Dead": status == "dead", "Pid": st.get("pid", 0) if c.running else 0,
-            "ExitCode": c.exit_code if status != "running" else 0,
+            "ExitCode": c.exit_code if status not in ("running", "paused") else 0,
             "Error": st.get("error") or "",
             "StartedAt": st.get("started_at") or "0001-01-01T00:00:00Z",
             "FinishedAt": st.get("finished_at") or "0001-01-01T00:00:00Z",
