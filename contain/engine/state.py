@@ -297,9 +297,13 @@ class Store:
             self._name_free(name)
             d = self.container_dir(config["id"])
             os.makedirs(d, mode=0o700)
-            write_json(os.path.join(d, "state.json"), state)
-            # config.json last: a container only "exists" once both are there
-            write_json(os.path.join(d, "config.json"), config)
+            try:
+                write_json(os.path.join(d, "state.json"), state)
+                # config.json last: a container only "exists" once both are there
+                write_json(os.path.join(d, "config.json"), config)
+            except BaseException:   # a full disk: nothing is left behind
+                remove_tree(d)
+                raise
         return Container(self, config["id"], config, state)
 
     def _name_free(self, name):
