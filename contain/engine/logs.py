@@ -16,7 +16,16 @@ LOG_NAME = "container.log"
 MAX_LINE = 16 * 1024  # Docker splits longer lines into 16K pieces
 
 
+_FULL = (28, 122)   # ENOSPC, EDQUOT (no errno import: the pump stays small)
+
+
 class LogWriter:
+    """Appends a container's output to its json-file log.  A full disk
+    never stops the container: lines that cannot be written are dropped and
+    counted, and one warning entry says so as soon as one can be written."""
+
+    dropped = 0
+
     def __init__(self, path, max_size=10 << 20, max_file=3):
         self.path, self.max_size, self.max_file = path, max_size, max_file
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
@@ -62,8 +71,30 @@ class LogWriter:
         self._flush_batch(batch)
 
     def _flush_batch(self, batch):
-        if batch:
-            os.write(self.fd, b"".join(batch))
+        if not batch:
+            return
+        lines = len(batch)
+        if self.dropped:
+            batch = [self._entry("stderr", f"contain: {self.dropped} log lines dropped: "
+                                           "no space left on device\n".encode())] + batch
+        data = b"".join(batch)
+        try:
+            written = os.write(self.fd, data)
+        except OSError as e:
+            if e.errno not in _FULL:
+                raise
+            written = 0
+        if written == len(data):
+            self.dropped = 0
+            return
+        # a full disk: the batch is dropped whole (a half line would be a
+        # broken entry), and counted for the warning
+        end = os.fstat(self.fd).st_size
+        if written:
+            os.ftruncate(self.fd, end - written)
+            end -= written
+        self.dropped += lines
+        self.size = end
 
     def _rotate(self):
         os.close(self.fd)

@@ -167,6 +167,7 @@ def exit_main(argv):
             _log_line(c, f"contain: restart failed: {e}\n")
             break
     if c.config.get("auto_remove"):
+        runtime.wait_for_waiters(c)   # `wait`, `start -a`: the exit code first
         try:
             runtime.teardown(store, c)
         except ContainError:

@@ -15,6 +15,8 @@ the wait for `start`: the core calls back once the namespaces exist
 (network.attach moves the veth in) and returns when the command runs.
 """
 
+import errno
+import fcntl
 import os
 import signal
 import time
@@ -22,6 +24,7 @@ import time
 from ..core import linux, mounts
 
 from . import state
+from .state import fault_point
 from ..errors import CommandError, Conflict, ContainError, UsageError
 from ..clock import now
 
@@ -46,9 +49,9 @@ class Setup:
         errors = []
         while self.undo:
             what, fn, args = self.undo.pop()
-            if self.log:
-                self.log(what)
             try:
+                if self.log:
+                    self.log(what)
                 fn(*args)
             except Exception as e:  # keep undoing the rest
                 errors.append(f"{what}: {e}")
@@ -63,7 +66,12 @@ def verbose_logger(enabled):
         return None
 
     def log(msg):
-        os.write(2, f"[contain] {msg}\n".encode())
+        # a closed stderr (`... 2>&1 | head -1`) must not stop what is being
+        # logged, above all not a rollback: the log is only a spectator
+        try:
+            os.write(2, f"[contain] {msg}\n".encode())
+        except OSError:
+            pass
     return log
 
 
@@ -268,6 +276,7 @@ def record_started(c, proc, netinfo=None):
     fields = dict(pid=proc.pid, start_time=info[0] if info else None,
                   boot_id=state.boot_id(), started_at=now(), finished_at=None,
                   exit_code=None, error=None, oom_killed=False, restarting=False,
+                  spawning=False,
                   monitor_pid=os.getpid(),
                   monitor_start=state.proc_start_time(os.getpid())[0])
     if netinfo is not None:
@@ -302,41 +311,60 @@ def network_prepare(store, c, log):
     from . import network
     opts = dict(net, name=c.name, hostname=c.config["hostname"],
                 exposed_ports=c.config.get("exposed_ports"))
+    # recorded before the lease exists: a crash from here on leaves a record
+    # that tells teardown to release by the container's id
+    c.update(network={"mode": mode, "attach": True, "pending": True})
     netinfo = network.prepare(network.NetworkStore(store.root), c.id, opts, log=log)
     netinfo["attach"] = True
+    c.update(network=netinfo)       # the lease and ports, before any veth or rule
+    fault_point("leased")
 
     def attach(pid):
         network.attach(netinfo, pid, log=log)
+        fault_point("attached")
     return netinfo, attach
 
 
 def network_teardown(store, c):
+    """Release the network the record names; a pending record (crash before
+    the lease was recorded) or a damaged one: everything held under the id."""
     netinfo = c.state.get("network")
-    if not netinfo or not netinfo.get("attach"):
+    if c.damaged is None and not (netinfo and netinfo.get("attach")):
         return
     from . import network
-    network.detach(network.NetworkStore(store.root), c.id, netinfo)
+    known = netinfo if netinfo and netinfo.get("ip") else None
+    network.detach(network.NetworkStore(store.root), c.id, known)
 
 
 # --------------------------------------------------------------- lifecycle
 def start_process(store, c, log=None, stdio=None, tty=False):
-    """Prepare the network and have the core start PID 1; undo all on failure."""
+    """Prepare the network and have the core start PID 1; undo all on failure.
+
+    Each resource is in the record before it is made: `spawning` and this
+    monitor's pid first, then the network before its lease (network_prepare),
+    the cgroup in the core's record before the cgroup (core.lifecycle), so
+    that after a kill -9 at any step `ps` shows the container dead and
+    `rm -f` finds and releases all of it."""
+    me = state.proc_start_time(os.getpid())
+    c.update(spawning=True, monitor_pid=os.getpid(), monitor_start=me[0] if me else None,
+             boot_id=state.boot_id())
     setup = Setup(log)
     try:
         netinfo, attach = network_prepare(store, c, log)
         if attach:
-            setup.push("releasing network", network_teardown_info, store, c, netinfo)
+            setup.push("releasing network", network_teardown, store, c)
         proc = spawn(store, c, log, stdio, tty, netinfo, attach)
     except BaseException:
         setup.rollback()
+        try:
+            c.update(spawning=False)
+        except (OSError, ContainError):
+            pass
         raise
+    fault_point("spawned")
     record_started(c, proc, netinfo)
+    fault_point("started")
     return proc
-
-
-def network_teardown_info(store, c, netinfo):
-    c.state["network"] = netinfo
-    network_teardown(store, c)
 
 
 def cleanup_after_exit(store, c, log=None):
@@ -360,8 +388,15 @@ def cleanup_after_exit(store, c, log=None):
 def teardown(store, c, log=None, volumes=False):
     """Undo everything a container holds, from its record alone (idempotent);
     its anonymous volumes too with `rm -v` (volumes) or --rm."""
+    if c.damaged is None:
+        try:
+            c.reload()      # what a crashed monitor recorded since c was read
+        except (OSError, ContainError):
+            pass
     errors = cleanup_after_exit(store, c, log)
-    if (c.config.get("security") or {}).get("userns") not in (None, "", "host"):
+    fault_point("rm-released")
+    if c.damaged is not None or \
+            (c.config.get("security") or {}).get("userns") not in (None, "", "host"):
         if log:
             log("releasing the user id range")
         try:
@@ -384,7 +419,9 @@ def teardown(store, c, log=None, volumes=False):
 
 
 def remove(store, ref, force=False, log=None, volumes=False):
-    c = store.find(ref)
+    c = store.find(ref, damaged=True)
+    if c.damaged is not None:
+        return remove_damaged(store, c, force, log)
     with store.container_lock(c.id):
         c.reload()
         if c.running:
@@ -392,14 +429,70 @@ def remove(store, ref, force=False, log=None, volumes=False):
                 raise Conflict(f"You cannot remove a running container {c.id}. "
                                "Stop the container before attempting removal or force remove")
             c.state["stop_requested"] = True
-            c.save()
+            save_hint(c)
             signal_pid1(c, signal.SIGKILL)
+            fault_point("rm-signalled")
             wait_gone(c, 10)
     # The monitor records the exit in the container's directory: let it
     # finish before that directory goes.
     wait_monitor_gone(c, 10)
     teardown(store, c, log, volumes)
     return c
+
+
+def save_hint(c):
+    """Save a state change that only steers the monitor (stop_requested):
+    on a full disk removal goes on without it."""
+    try:
+        c.save()
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+
+
+def remove_damaged(store, c, force, log=None):
+    """`rm` of a container whose record cannot be read: its process is
+    found through the runtime core's record (and its cgroup), its monitor as
+    that process's parent; then everything held under its id goes."""
+    from ..core import lifecycle
+    from ..core import state as core_state
+    rec = core_state.Record(runtime_root(store), c.id)
+    try:
+        rec.load()
+    except ContainError:
+        rec.data = {}
+    if rec.alive() and not force:
+        raise Conflict(f"You cannot remove a running container {c.id}. "
+                       "Stop the container before attempting removal or force remove")
+    monitor = _parent_if_monitor(rec.pid) if rec.alive() else None
+    if log:
+        log(f"{c.damaged}: removing what is held under {c.id[:12]}")
+    lifecycle.delete(runtime_root(store), c.id, force=True)   # kills PID 1 and its cgroup
+    if monitor:
+        c.state = {"monitor_pid": monitor[0], "monitor_start": monitor[1],
+                   "boot_id": state.boot_id()}
+        if not wait_monitor_gone(c, 10):
+            os.kill(monitor[0], signal.SIGKILL)
+            wait_monitor_gone(c, 5)
+        c.state = {}
+    teardown(store, c, log)
+    return c
+
+
+def _parent_if_monitor(pid):
+    """(pid, start time) of pid's parent if it is a contain monitor (or a
+    foreground `contain run`), else None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+        with open(f"/proc/{ppid}/cmdline", "rb") as f:
+            cmdline = f.read()
+    except (OSError, ValueError, IndexError):
+        return None
+    if b"contain" not in cmdline:
+        return None
+    info = state.proc_start_time(ppid)
+    return (ppid, info[0]) if info else None
 
 
 def wait_monitor_gone(c, timeout):
@@ -463,6 +556,7 @@ def stop(store, ref, timeout=None, log=None):
     if log:
         log(f"sending signal {sig} to {c.id[:12]}")
     signal_pid1(c, sig)
+    fault_point("stop-signalled")
     if not wait_gone(c, timeout):
         if log:
             log(f"still running after {timeout}s: sending SIGKILL")
@@ -478,7 +572,7 @@ def wait_recorded(c, timeout):
     while time.monotonic() < deadline:
         try:
             c.reload()
-        except (OSError, ValueError):
+        except (OSError, ContainError):
             return False
         if c.state.get("finished_at") and not c.running:
             return True
@@ -553,6 +647,7 @@ def create_container(store, cfg, log=None):
 def create_and_start(store, cfg, log=None):
     """`contain run -d`: create, then start under a detached monitor."""
     c = create_container(store, cfg, log)
+    fault_point("created")
     try:
         from . import monitor
         with store.container_lock(c.id):
@@ -561,6 +656,7 @@ def create_and_start(store, cfg, log=None):
             c.lock_held = False
         return c
     except BaseException:
+        fault_point("launch-failed")
         _remove_quietly(store, c)
         raise
 
@@ -568,6 +664,7 @@ def create_and_start(store, cfg, log=None):
 def run(store, cfg, log=None):
     """`contain run` in the foreground; returns the container's exit code."""
     c = create_container(store, cfg, log)
+    fault_point("created")
     remove_after = cfg.get("auto_remove")
     try:
         from .foreground import run_attached
@@ -594,20 +691,54 @@ def start(store, ref, attach=False, log=None):
     """`contain start [-a]`: run a created or exited container again."""
     from . import monitor
     c = store.find(ref)
-    with store.container_lock(c.id):
-        c.reload()
-        if c.running:
-            return 0 if attach else c
-        c.state.update(stop_requested=False, error=None)
-        c.save()
-        offset = log_size(c)
-        c.lock_held = True  # the monitor records the start under our lock
-        c = monitor.launch(store, c, log)
-        c.lock_held = False
-    if not attach:
-        return c
-    show_logs(store, c.id, follow=True, offset=offset)
-    return wait(store, c.id)
+    # -a: a --rm container's record (its log, its exit code) stays until we
+    # have read it: the monitor removes it only once no waiter is left
+    waiting = join_waiters(c) if attach else None
+    try:
+        with store.container_lock(c.id):
+            c.reload()
+            if c.running:
+                return 0 if attach else c
+            c.state.update(stop_requested=False, error=None)
+            c.save()
+            offset = log_size(c)
+            c.lock_held = True  # the monitor records the start under our lock
+            c = monitor.launch(store, c, log)
+            c.lock_held = False
+        if not attach:
+            return c
+        show_logs(store, c.id, follow=True, offset=offset)
+        return wait(store, c.id, waiting)
+    finally:
+        if waiting is not None:
+            os.close(waiting)
+
+
+WAITERS = "waiters"
+
+
+def join_waiters(c):
+    """A shared lock on the container's `waiters` file, held by `wait` and
+    `start -a` while they need the record; None if the container is gone."""
+    try:
+        fd = os.open(c.path(WAITERS), os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except FileNotFoundError:
+        return None
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
+
+
+def wait_for_waiters(c):
+    """Before a --rm container's record goes: until every `wait` and
+    `start -a` has read the exit code (they hold waiters shared)."""
+    try:
+        fd = os.open(c.path(WAITERS), os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    finally:
+        os.close(fd)
 
 
 def log_size(c):
@@ -624,20 +755,26 @@ def kill(store, ref, sig):
     return c
 
 
-def wait(store, ref):
-    """`contain wait`: block until the container stops; its exit code."""
+def wait(store, ref, waiting=None):
+    """`contain wait`: block until the container stops; its exit code.
+    While waiting it holds the container's waiters lock (join_waiters), so
+    that a --rm container is removed only after its exit code was read."""
     c = store.find(ref)
-    while True:
-        if not c.running:
-            if c.state.get("started_at") and not c.state.get("finished_at"):
-                if not wait_recorded(c, 2):
-                    return c.exit_code
-            return c.exit_code
-        time.sleep(0.05)
-        try:
+    fd = join_waiters(c) if waiting is None else None
+    try:
+        c.reload()
+        while True:
+            if not c.running:
+                if c.state.get("started_at") and not c.state.get("finished_at"):
+                    wait_recorded(c, 2)
+                return c.exit_code
+            time.sleep(0.05)
             c.reload()
-        except (OSError, ValueError):
-            return c.exit_code
+    except FileNotFoundError:
+        raise state.NotFound(f"No such container: {ref}") from None
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 def show_logs(store, ref, follow=False, tail=None, since=None, timestamps=False, offset=0):
@@ -647,7 +784,7 @@ def show_logs(store, ref, follow=False, tail=None, since=None, timestamps=False,
     def still_running():
         try:
             c.reload()
-        except (OSError, ValueError):
+        except (OSError, ContainError):
             return False
         return c.running
     logs.show(c.path(logs.LOG_NAME), 1, 2, tail=tail, since=logs.parse_since(since),

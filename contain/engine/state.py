@@ -16,17 +16,35 @@ id recorded when it was started.
 """
 
 import errno
+import fcntl
 import os
 import re
 
 # the one atomic write, lock and liveness check, shared with the core
-from ..core.fsutil import read_json, write_json  # noqa: F401  (re-exported)
+from ..core.fsutil import (DamagedFile, is_dict_of, read_json,  # noqa: F401
+                           read_state_json, write_json)
 from ..core.state import (FileLock, boot_id, proc_start_time,  # noqa: F401
                           process_alive, remove_tree)
 from ..errors import Conflict, ContainError, NotFound, UsageError
 
 DEFAULT_ROOT = "/var/lib/contain"
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+# a container's directory on its way out (renamed first, then emptied): no
+# command lists it, and any command that lists containers finishes the job
+TRASH_PREFIX = ".trash-"
+
+# TEST-ONLY fault injection.  CONTAIN_FAULT=STEP[,STEP...] makes the process
+# that passes fault_point(STEP) SIGKILL itself right there, so the tests can
+# crash the CLI or the monitor deterministically between two steps of a
+# command (tests/test_faults_lifecycle.py) and check that nothing leaks.
+# Unset (always, outside the tests) it costs one comparison per step.
+_FAULTS = frozenset(filter(None, os.environ.get("CONTAIN_FAULT", "").split(",")))
+
+
+def fault_point(step):
+    """Test-only: SIGKILL this process if CONTAIN_FAULT names step."""
+    if _FAULTS and step in _FAULTS:
+        os.kill(os.getpid(), 9)
 
 
 def state_root(explicit=None):
@@ -61,6 +79,10 @@ def secure_state_root(root, *private):
 class Container:
     """A container's record: config (immutable) and state (mutable)."""
 
+    # DamagedRecord when the record could not be read (Store.load(partial=True)):
+    # only removal works on such a container
+    damaged = None
+
     def __init__(self, store, cid, config, state):
         self.store, self.id, self.config, self.state = store, cid, config, state
 
@@ -79,7 +101,12 @@ class Container:
     def status(self):
         """created | running | paused | restarting | exited | dead, derived
         from the kernel now."""
+        if self.damaged is not None:
+            return "dead"
         st = self.state
+        if st.get("spawning") and not process_alive(st.get("monitor_pid"),
+                                                    st.get("monitor_start"), st.get("boot_id")):
+            return "dead"  # its monitor died while starting it: only rm -f helps
         if st.get("pid") and process_alive(st["pid"], st.get("start_time"), st.get("boot_id")):
             if st.get("paused_pid") == st["pid"]:
                 from .control import frozen
@@ -136,7 +163,8 @@ class Container:
         self.save()
 
     def reload(self):
-        self.state = read_json(self.path("state.json"))
+        self.state = read_state_json(self.path("state.json"), _check_object,
+                                     _remedy(self.id))
         return self
 
 
@@ -161,47 +189,107 @@ class Store:
         return os.path.join(self.containers, cid)
 
     def ids(self):
+        """The containers' ids; finishes removing any trash left by a removal
+        that was killed halfway (see delete)."""
         try:
-            return [d for d in os.listdir(self.containers) if len(d) == 64]
+            names = os.listdir(self.containers)
         except FileNotFoundError:
             return []
+        for n in names:
+            if n.startswith(TRASH_PREFIX):
+                _empty_trash(os.path.join(self.containers, n))
+        return [d for d in names if len(d) == 64]
 
-    def load(self, cid):
+    def load(self, cid, partial=False):
+        """The container's record.  A damaged or incomplete one raises
+        DamagedRecord (one line naming the file), or with partial=True comes
+        back as a Container whose `damaged` says what is wrong: what is
+        needed to remove it (its name, where known) is all it holds."""
         d = self.container_dir(cid)
         try:
-            config = read_json(os.path.join(d, "config.json"))
-            state = read_json(os.path.join(d, "state.json"))
-        except FileNotFoundError:
-            raise NotFound(f"No such container: {cid[:12]}") from None
-        except ValueError as e:
-            raise ContainError(f"container {cid[:12]}: corrupt record: {e}") from None
-        return Container(self, cid, config, state)
+            config = read_state_json(os.path.join(d, "config.json"), _check_config,
+                                     _remedy(cid))
+            state = read_state_json(os.path.join(d, "state.json"), _check_object,
+                                    _remedy(cid))
+        except FileNotFoundError as e:
+            if not os.path.isdir(d) or self._being_created(d):
+                raise NotFound(f"No such container: {cid[:12]}") from None
+            err = DamagedRecord(f"{e.filename} is missing (a removal or creation was "
+                                f"interrupted): {_remedy(cid)}")
+        except DamagedFile as e:
+            err = DamagedRecord(str(e))
+        else:
+            return Container(self, cid, config, state)
+        if not partial:
+            raise err
+        c = Container(self, cid, self._salvage_config(cid), {})
+        c.damaged = err
+        return c
 
-    def all(self):
+    def _being_created(self, d):
+        """A directory without config.json is a record being created if
+        create() (which holds the store's lock until config.json is written)
+        is still at it."""
+        if os.path.exists(os.path.join(d, "config.json")):
+            return False
+        fd = os.open(os.path.join(self.root, "containers.lock"),
+                     os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    def _salvage_config(self, cid):
+        """What removal needs from a damaged record's config: the name and
+        cgroup parent, from config.json if readable, else from the copies in
+        its bundle and in the runtime core's record."""
+        d = self.container_dir(cid)
+        cfg = {"id": cid, "name": ""}
+        for path, pick in ((os.path.join(d, "config.json"), _from_config),
+                           (os.path.join(d, "bundle", "config.json"), _from_bundle),
+                           (os.path.join(self.root, "runtime", cid, "state.json"),
+                            _from_bundle)):
+            try:
+                value = read_json(path)
+            except (OSError, ValueError):
+                continue
+            if isinstance(value, dict):
+                for k, v in pick(value).items():
+                    if v and not cfg.get(k):
+                        cfg[k] = v
+        return cfg
+
+    def all(self, damaged=False):
+        """Every container; damaged=True: damaged records too (partial)."""
         out = []
         for cid in self.ids():
             try:
-                out.append(self.load(cid))
+                c = self.load(cid, partial=damaged)
             except ContainError:
                 continue  # removed meanwhile, or still being created
+            out.append(c)
         return out
 
     def names(self):
-        return {c.name: c.id for c in self.all()}
+        return {c.name: c.id for c in self.all(damaged=True) if c.name}
 
-    def find(self, ref):
-        """A container by full id, name, or unique id prefix."""
+    def find(self, ref, damaged=False):
+        """A container by full id, name, or unique id prefix.  damaged=True
+        (for rm): a damaged record comes back partial instead of failing."""
         if not ref:
             raise UsageError("container name or id required")
         ids = self.ids()
         if ref in ids:
-            return self.load(ref)
-        for c in self.all():
+            return self.load(ref, partial=damaged)
+        for c in self.all(damaged=True):
             if c.name == ref:
-                return c
+                return self.load(c.id, partial=damaged)
         matches = [i for i in ids if i.startswith(ref)] if re.match(r"^[0-9a-f]+$", ref) else []
         if len(matches) == 1:
-            return self.load(matches[0])
+            return self.load(matches[0], partial=damaged)
         if len(matches) > 1:
             raise Conflict(f"multiple containers match id prefix {ref}: be more specific")
         raise NotFound(f"No such container: {ref}")
@@ -214,9 +302,13 @@ class Store:
             self._name_free(name)
             d = self.container_dir(config["id"])
             os.makedirs(d, mode=0o700)
-            write_json(os.path.join(d, "state.json"), state)
-            # config.json last: a container only "exists" once both are there
-            write_json(os.path.join(d, "config.json"), config)
+            try:
+                write_json(os.path.join(d, "state.json"), state)
+                # config.json last: a container only "exists" once both are there
+                write_json(os.path.join(d, "config.json"), config)
+            except BaseException:   # a full disk: nothing is left behind
+                remove_tree(d)
+                raise
         return Container(self, config["id"], config, state)
 
     def _name_free(self, name):
@@ -248,20 +340,82 @@ class Store:
         """Remove a container's directory (the caller undid everything else).
 
         Under the container's lock, so that a monitor still recording an exit
-        (Container.update) cannot write into the directory while it goes;
-        config.json goes first: without it the container no longer exists."""
+        (Container.update) cannot write into the directory while it goes.
+        The directory is first renamed to a trash name (one atomic step: the
+        container no longer exists), then emptied; a removal killed halfway
+        leaves only trash, which the next command that lists containers
+        removes (ids()).  Needs no free space."""
         d = self.container_dir(cid)
+        trash = os.path.join(self.containers, f"{TRASH_PREFIX}{cid}.{os.getpid()}")
         try:
             with self.container_lock(cid):
-                try:
-                    os.unlink(os.path.join(d, "config.json"))
-                except FileNotFoundError:
-                    pass
-                remove_tree(d)  # the lock file too: our descriptor stays valid
+                os.rename(d, trash)
+                fault_point("rm-renamed")
+                remove_tree(trash)  # the lock file too: our descriptor stays valid
         except FileNotFoundError:  # already gone
             return
-        if os.path.exists(d):
-            raise ContainError(f"removing {d}: directory not empty (is something mounted there?)")
+        if os.path.exists(trash):
+            raise ContainError(f"removing {trash}: directory not empty "
+                               "(is something mounted there?)")
+
+
+class DamagedRecord(ContainError):
+    """A container record that cannot be read; `rm -f` still removes it."""
+
+
+def _remedy(cid):
+    return f"`contain rm -f {cid[:12]}` removes the container and all it holds"
+
+
+def _check_object(value):
+    return is_dict_of(value)
+
+
+def _check_config(value):
+    problem = is_dict_of(value)
+    if problem is None and not isinstance(value.get("name"), str):
+        return "no container name in it"
+    return problem
+
+
+def _from_config(cfg):
+    return {"name": cfg.get("name") if isinstance(cfg.get("name"), str) else "",
+            "cgroup_parent": cfg.get("cgroup_parent")}
+
+
+def _from_bundle(cfg):
+    """Name and cgroup parent from an OCI config.json or the core's record
+    (the name is in their annotations, the parent in linux.cgroupsPath)."""
+    ann = cfg.get("annotations") if isinstance(cfg.get("annotations"), dict) else {}
+    out = {"name": ann.get("io.contain.name") if isinstance(ann.get("io.contain.name"), str)
+           else ""}
+    lx = cfg.get("linux") if isinstance(cfg.get("linux"), dict) else {}
+    path = lx.get("cgroupsPath")
+    if isinstance(path, str) and path.count("/") >= 2:
+        out["cgroup_parent"] = path.strip("/").rsplit("/", 1)[0]
+    cgroup = cfg.get("cgroup")             # the core's record: [parent, name]
+    if isinstance(cgroup, list) and len(cgroup) == 2 and isinstance(cgroup[0], str):
+        out["cgroup_parent"] = cgroup[0]
+    return out
+
+
+def _empty_trash(path):
+    """Finish a removal that was killed: unless its remover still runs
+    (it holds the lock inside), remove the trash directory."""
+    try:
+        fd = os.open(os.path.join(path, "lock"), os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        fd = -1
+    try:
+        if fd >= 0:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return
+        remove_tree(path)
+    finally:
+        if fd >= 0:
+            os.close(fd)
 
 
 def check_name(name):

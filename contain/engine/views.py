@@ -5,6 +5,7 @@ Container.status, which re-derives it from the kernel.
 """
 
 import json
+import sys
 import re
 import time
 
@@ -154,7 +155,11 @@ def ps(store, all=False, quiet=False, no_trunc=False, fmt=None, filters=(), tags
     tags: the image store's tags, to show a stale image name as an id."""
     flt = parse_filters(filters, PS_FILTERS)
     check_template(fmt, PS_FIELDS)
-    rows = sorted(store.all(), key=lambda c: c.config.get("created", ""), reverse=True)
+    rows = sorted(store.all(damaged=True), key=lambda c: c.config.get("created", ""),
+                  reverse=True)
+    for c in rows:       # listed as dead; what is wrong, on stderr
+        if c.damaged is not None:
+            sys.stderr.write(f"WARNING: {c.damaged}\n")
     if not all and "status" not in flt:
         rows = [c for c in rows if c.running]
     rows = [c for c in rows if container_matches(c, flt, tags or {})]
