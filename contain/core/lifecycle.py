@@ -39,9 +39,9 @@ def cgroup_location(cgroups_path, cid):
     if not path.startswith("/"):
         path = own_cgroup().rstrip("/") + "/" + path
     parts = [p for p in path.split("/") if p not in ("", ".")]
-    if len(parts) < 2 or ".." in parts:
-        raise UsageError(f"invalid cgroupsPath {cgroups_path!r}: use /PARENT/NAME (a cgroup "
-                         "of its own below a parent, never the hierarchy's root)")
+    if not parts or ".." in parts:
+        raise UsageError(f"invalid cgroupsPath {cgroups_path!r}: use [/PARENT]/NAME (a cgroup "
+                         "of its own, never the hierarchy's root)")
     return "/".join(parts[:-1]), parts[-1]
 
 
