@@ -235,6 +235,9 @@ def launch_for(bundle, rec, cg, opts):
             unshare |= flag
     if "mount" not in ns:
         raise UsageError("config.json: linux.namespaces: contain needs a mount namespace")
+    if ns["mount"] and same_namespace(ns["mount"], "/proc/self/ns/mnt"):
+        raise UsageError(f"config.json: linux.namespaces: the mount namespace {ns['mount']} "
+                         "is the runtime's own: the container's mounts would land on the host")
     plan = mounts.plan_from_spec(config, bundle.rootfs, driver().version,
                                  no_pivot=opts.no_pivot)
     userns = "user" in ns and not ns["user"]
@@ -271,6 +274,16 @@ def launch_for(bundle, rec, cg, opts):
         seccomp=seccomp_program(lx.get("seccomp"), caps["bounding"]),
         preserve_fds=opts.preserve_fds, log=opts.log, errfd=-1,
         loopback="network" in ns and not ns["network"], **extra)
+
+
+def same_namespace(path, other):
+    """Whether two /proc/PID/ns/ paths name one namespace (a path that
+    cannot be read is not: joining it fails later, with its own error)."""
+    try:
+        a, b = os.stat(path), os.stat(other)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 def _host_id(mappings):
