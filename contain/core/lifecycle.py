@@ -166,7 +166,11 @@ def _create(rec, bundle, opts):
     cg = make_cgroup(parent, name, lx.get("resources"), lx.get("devices"), log)
     launch = launch_for(bundle, rec, cg, opts)
     if opts.wait_start:
+        # Writable by all (runc's 0622): the init reopens it through
+        # /proc/self/fd as the container's user, which in a user namespace is
+        # not the host's root; the 0700 state directory keeps others out.
         os.mkfifo(rec.path("exec.fifo"), 0o600)
+        os.chmod(rec.path("exec.fifo"), 0o622)
         launch.fifo_fd = os.open(rec.path("exec.fifo"), os.O_PATH | os.O_CLOEXEC)
     hook_state = oci_state(rec, "creating")
     launch.hook_state = hook_state
