@@ -14,7 +14,7 @@ when it exits 0 having reported every planned point and none "not ok"
 Default runtimes: runc (from PATH or /usr/sbin/runc) and contain (a symlink
 `contain-runc` to this checkout's contain.py).  Every run is contained: it
 runs in a private mount namespace with a tmpfs on /run (so each runtime's
-state root is fresh and vanishes with it), in a cgroup parent of its own in
+state root is fresh and vanishes with it), in a fresh cgroup parent (tests/engines.py's) in
 every hierarchy (runc puts a container with a relative cgroupsPath below its
 caller's cgroup), with TMPDIR (where the suite unpacks its bundles) a private
 directory; afterwards every process left in that parent, or in the suite's
@@ -37,9 +37,11 @@ import time
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, TOP)
 
-from contain.core import linux                          # noqa: E402
+sys.path.insert(0, os.path.join(TOP, "tests"))
 
-CGROUP_ROOT = "/sys/fs/cgroup"
+from contain.core import linux                          # noqa: E402
+from engines import CgroupParent, _hierarchies          # noqa: E402
+
 # runtime-tools' AbsCgroupPath "/cgrouptest", and the top of its RelCgroupPath
 # "testdir/cgrouptest/container" (runc 1.1 makes that one at the root of the
 # hybrid layout's cgroup2 hierarchy)
@@ -101,103 +103,24 @@ def verdict(rc, tap):
 
 
 # -------------------------------------------------------------- cgroups
-def hierarchies():
-    """Every mounted cgroup hierarchy (v1 controllers and cgroup2)."""
-    found = []
-    for d in sorted(glob.glob(os.path.join(CGROUP_ROOT, "*"))) + [CGROUP_ROOT]:
-        if os.path.exists(os.path.join(d, "cgroup.procs")) and d not in found:
-            found.append(d)
-    return found
+def fresh_parent():
+    """A cgroup parent in every hierarchy for one run (tests/engines.py's:
+    join() in a preexec_fn, remove() kills what is left and removes it)."""
+    cg = CgroupParent(f"contain-validation-{os.getpid()}")
+    cg.create()
+    return cg
 
 
-def _pids(d):
-    try:
-        with open(os.path.join(d, "cgroup.procs")) as f:
-            return [int(x) for x in f.read().split()]
-    except OSError:
-        return []
-
-
-def remove_tree(top, timeout=20.0):
-    """Kill every process in the cgroup tree (thawing it first) and remove it;
-    returns what could not be removed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        tree = [p for p, _, _ in os.walk(top)]
-        for d in tree:
-            state = os.path.join(d, "freezer.state")
-            if os.path.exists(state):
-                try:
-                    with open(state, "w") as f:
-                        f.write("THAWED")
-                except OSError:
-                    pass
-            for pid in _pids(d):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        left = []
-        for d in sorted(tree, key=lambda p: -p.count("/")):
-            try:
-                os.rmdir(d)
-            except FileNotFoundError:
-                pass
-            except OSError:
-                left.append(d)
-        if not left or time.monotonic() > deadline:
-            return left
-        time.sleep(0.05)
-
-
-class CgroupParent:
-    """`contain-validation-<pid>` in every hierarchy: the runs' own cgroup."""
-
-    def __init__(self):
-        self.name = f"contain-validation-{os.getpid()}"
-        self.dirs = []
-
-    def create(self):
-        for h in hierarchies():
-            d = os.path.join(h, self.name)
-            os.makedirs(d, exist_ok=True)
-            self.dirs.append(d)
-            for knob in ("cpuset.cpus", "cpuset.mems"):
-                if os.path.exists(os.path.join(h, knob)):
-                    with open(os.path.join(h, knob)) as src:
-                        value = src.read().strip()
-                    with open(os.path.join(d, knob), "w") as dst:
-                        dst.write(value)
-
-    def join(self):
-        """Move the calling process in (safe in a preexec_fn)."""
-        pid = str(os.getpid()).encode()
-        for d in self.dirs:
-            fd = os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY)
-            try:
-                os.write(fd, pid)
-            finally:
-                os.close(fd)
-
-    def empty_children(self):
-        """Kill and remove whatever a run left below the parent."""
-        left = []
-        for d in self.dirs:
-            for child in os.listdir(d):
-                if os.path.isdir(os.path.join(d, child)):
-                    left += remove_tree(os.path.join(d, child))
-        return left
-
-    def remove(self):
-        left = []
-        for d in self.dirs:
-            left += remove_tree(d)
-        return left
+def remove_trees(dirs):
+    """Kill and remove the cgroup trees at dirs; returns what stayed."""
+    doomed = CgroupParent("suite")
+    doomed.dirs = sorted(dirs)
+    return doomed.remove()
 
 
 def suite_cgroups():
     """The suite's cgroups at a hierarchy's root that exist now."""
-    return {os.path.join(h, name) for h in hierarchies() for name in SUITE_CGROUPS
+    return {os.path.join(h, name) for h in _hierarchies() for name in SUITE_CGROUPS
             if os.path.isdir(os.path.join(h, name))}
 
 
@@ -213,24 +136,25 @@ def sandbox(cg):
     return enter
 
 
-def run_one(suite, test, runtime, cg, timeout, preexisting):
+def run_one(suite, test, runtime, timeout, preexisting):
     """Run one test file against one runtime; returns (rc or None, TAP text)."""
     tmp = tempfile.mkdtemp(prefix="contain-validation-")
     env = dict(os.environ, RUNTIME=runtime, TMPDIR=tmp)
-    proc = subprocess.Popen([test], cwd=suite, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            preexec_fn=sandbox(cg))
+    cg = fresh_parent()
     try:
-        out, _ = proc.communicate(timeout=timeout)
-        rc = proc.returncode
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        rc = None
-    left = cg.empty_children()
-    for d in suite_cgroups() - preexisting:
-        left += remove_tree(d)
-    shutil.rmtree(tmp, ignore_errors=True)
+        proc = subprocess.Popen([test], cwd=suite, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                preexec_fn=sandbox(cg))
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+            rc = proc.returncode
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
+            rc = None
+    finally:
+        left = cg.remove() + remove_trees(suite_cgroups() - preexisting)
+        shutil.rmtree(tmp, ignore_errors=True)
     if left:
         print(f"validation: could not remove cgroups {left}", file=sys.stderr)
     return rc, out.decode(errors="replace")
@@ -309,16 +233,14 @@ def main(argv=None):
             sys.exit(f"validation: no such test in {a.dir}: {', '.join(missing)}")
         tests = {w: tests[w] for w in wanted}
     linkdir = tempfile.mkdtemp(prefix="contain-validation-bin-")
-    cg = CgroupParent()
     try:
         runtimes = [tuple(s.split("=", 1)) for s in a.runtime] or default_runtimes(linkdir)
-        cg.create()
         preexisting = suite_cgroups()
         results = {r: {} for r, _ in runtimes}
         for name, path in tests.items():
             for r, exe in runtimes:
                 start = time.monotonic()
-                rc, tap = run_one(a.dir, path, exe, cg, a.timeout, preexisting)
+                rc, tap = run_one(a.dir, path, exe, a.timeout, preexisting)
                 v, detail = verdict(rc, tap)
                 results[r][name] = {"verdict": v, "detail": detail, "rc": rc,
                                     "seconds": round(time.monotonic() - start, 2)}
@@ -332,10 +254,7 @@ def main(argv=None):
             with open(a.json, "w") as f:
                 json.dump(results, f, indent=1, sort_keys=True)
     finally:
-        left = cg.remove()
         shutil.rmtree(linkdir, ignore_errors=True)
-        if left:
-            print(f"validation: could not remove cgroups {left}", file=sys.stderr)
     return 0
 
 
