@@ -454,11 +454,14 @@ class FakeV2(TmpDir):
         self.assertEqual(self.f("cgroup.kill"), "1")
 
     def test_names_cannot_escape(self):
-        for parent, name in (("../x", "c"), ("/", "c"), ("contain", "a/b"),
+        for parent, name in (("../x", "c"), ("contain", "a/b"),
                              ("contain", ".."), ("a/../../b", "c"), ("contain", "")):
             with self.assertRaises(UsageError, msg=(parent, name)):
                 self.drv.cgroup(parent, name)
         self.assertEqual(self.drv.cgroup("/contain/", "c").path, "contain/c")
+        # an empty parent is the hierarchy's root (runc's cgroupsPath "/c"): no escape
+        self.assertEqual(self.drv.cgroup("/", "c").path, "c")
+        self.assertEqual(self.drv.cgroup("/", "c").dirs, [os.path.join(self.drv.root, "c")])
 
 
 FLAG_OF = cgroups.FLAGS

@@ -545,9 +545,10 @@ def join(procs_files):
 
 
 def _check_names(parent, name):
-    """Reject cgroup names that could escape the cgroup root."""
+    """Reject cgroup names that could escape the cgroup root.  An empty
+    parent is the hierarchy's root (runc makes cgroupsPath "/NAME" there)."""
     parent = (parent or "").strip("/")
-    if not parent or any(p in ("", ".", "..") for p in parent.split("/")):
+    if parent and any(p in ("", ".", "..") for p in parent.split("/")):
         raise UsageError(f"invalid cgroup parent {parent!r}")
     if not name or "/" in name or name in (".", ".."):
         raise UsageError(f"invalid cgroup name {name!r}")
@@ -629,7 +630,7 @@ class Cgroup:
     @property
     def path(self):
         """The cgroup's path relative to each hierarchy root ('contain/<id>')."""
-        return f"{self.parent}/{self.name}"
+        return f"{self.parent}/{self.name}" if self.parent else self.name
 
     def exists(self):
         return any(os.path.isdir(d) for d in self.dirs)
@@ -793,6 +794,8 @@ class Driver:
         Returns True when no trace of the parent is left.
         """
         parent = _check_names(parent, "x")[0]
+        if not parent:          # the hierarchy's root itself is never removed
+            return False
         gone = True
         for base in self._bases():
             try:

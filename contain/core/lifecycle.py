@@ -39,9 +39,9 @@ def cgroup_location(cgroups_path, cid):
     if not path.startswith("/"):
         path = own_cgroup().rstrip("/") + "/" + path
     parts = [p for p in path.split("/") if p not in ("", ".")]
-    if len(parts) < 2 or ".." in parts:
-        raise UsageError(f"invalid cgroupsPath {cgroups_path!r}: use /PARENT/NAME (a cgroup "
-                         "of its own below a parent, never the hierarchy's root)")
+    if not parts or ".." in parts:
+        raise UsageError(f"invalid cgroupsPath {cgroups_path!r}: use [/PARENT]/NAME (a cgroup "
+                         "of its own, never the hierarchy's root)")
     return "/".join(parts[:-1]), parts[-1]
 
 
@@ -190,7 +190,11 @@ def _create(rec, bundle, opts):
                      opts.cgroup_driver)
     launch = launch_for(bundle, rec, cg, opts)
     if opts.wait_start:
+        # Writable by all (runc's 0622): the init reopens it through
+        # /proc/self/fd as the container's user, which in a user namespace is
+        # not the host's root; the 0700 state directory keeps others out.
         os.mkfifo(rec.path("exec.fifo"), 0o600)
+        os.chmod(rec.path("exec.fifo"), 0o622)
         launch.fifo_fd = os.open(rec.path("exec.fifo"), os.O_PATH | os.O_CLOEXEC)
     hook_state = oci_state(rec, "creating")
     launch.hook_state = hook_state
@@ -271,6 +275,9 @@ def launch_for(bundle, rec, cg, opts):
             unshare |= flag
     if "mount" not in ns:
         raise UsageError("config.json: linux.namespaces: contain needs a mount namespace")
+    if ns["mount"] and same_namespace(ns["mount"], "/proc/self/ns/mnt"):
+        raise UsageError(f"config.json: linux.namespaces: the mount namespace {ns['mount']} "
+                         "is the runtime's own: the container's mounts would land on the host")
     plan = mounts.plan_from_spec(config, bundle.rootfs, cg.version, no_pivot=opts.no_pivot)
     userns = "user" in ns and not ns["user"]
     extra = {}
@@ -308,6 +315,16 @@ def launch_for(bundle, rec, cg, opts):
         loopback="network" in ns and not ns["network"], setup_cwd=bundle.path,
         # a tiny init as PID 1 that reaps and forwards signals (`run --init`)
         init=(config.get("annotations") or {}).get("run.contain.init") == "true", **extra)
+
+
+def same_namespace(path, other):
+    """Whether two /proc/PID/ns/ paths name one namespace (a path that
+    cannot be read is not: joining it fails later, with its own error)."""
+    try:
+        a, b = os.stat(path), os.stat(other)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 def _host_id(mappings):

@@ -9,7 +9,9 @@ os.setns since 3.12, os.mknod, os.setgroups...) it is used directly.
 """
 
 import ctypes
+import errno
 import os
+import resource
 
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -376,13 +378,34 @@ CLOSE_RANGE_CLOEXEC = 1 << 2
 
 
 def close_range(first, last, flags=0):
-    """close_range(2): close (or mark close-on-exec) fds first..last."""
+    """close_range(2): close (or mark close-on-exec) fds first..last.
+
+    Where the call is missing (kernel < 5.9: ENOSYS) or refused (EPERM from
+    a seccomp profile older than the call, installed before this step as
+    runc does when no_new_privs is off), the open fds listed in
+    /proc/self/fd are closed or marked one by one instead."""
     r = libc.syscall(ctypes.c_long(SYS_close_range), ctypes.c_uint(first),
                      ctypes.c_uint(min(last, 0xFFFFFFFF)), ctypes.c_uint(flags))
-    if r < 0 and ctypes.get_errno() == 38 and not flags:  # kernel < 5.9
-        os.closerange(first, min(last + 1, 1 << 20))
+    if r < 0 and ctypes.get_errno() in (errno.ENOSYS, errno.EPERM):
+        _close_each(first, last, flags)
         return
     _check(r, "close_range")
+
+
+def _close_each(first, last, flags):
+    try:
+        fds = [int(n) for n in os.listdir("/proc/self/fd")]
+    except OSError:                       # no /proc: every possible number
+        fds = range(first, min(last + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    for fd in fds:
+        if first <= fd <= last:
+            try:
+                if flags & CLOSE_RANGE_CLOEXEC:
+                    os.set_inheritable(fd, False)
+                else:
+                    os.close(fd)
+            except OSError:               # the listing's own fd, gone by now
+                pass
 
 
 # bpf(2) (<linux/bpf.h>), for the cgroup v2 device program

@@ -184,9 +184,6 @@ def check_linux(lx, where):
         if kind in seen:
             _fail(where, "linux.namespaces", f"{kind} is listed twice")
         seen.add(kind)
-        if ns.get("path") and kind == "mount":
-            _fail(where, f"linux.namespaces[{i}]",
-                  "joining an existing mount namespace is not supported")
     if (lx.get("uidMappings") or lx.get("gidMappings")) and "user" not in seen:
         _fail(where, "linux.uidMappings", "needs a user namespace (linux.namespaces)")
     if "user" in seen and not any(ns.get("path") for ns in lx["namespaces"]
