@@ -17,7 +17,7 @@ import unittest
 from tests import support  # noqa: F401  (puts the project on sys.path)
 
 from contain.core import cgroups
-from contain.engine import generate
+from contain.engine import generate, limits, stats
 from contain.errors import ContainError, UsageError
 
 MiB = 1 << 20
@@ -127,58 +127,58 @@ class ParseBytes(unittest.TestCase):
             self.assertNotIn("\n", str(cm.exception))
 
     def test_memory_swap_minus_one(self):
-        self.assertEqual(cgroups.parse_memory_swap("-1"), -1)
-        self.assertEqual(cgroups.parse_memory_swap("1g"), 1 << 30)
+        self.assertEqual(limits.parse_memory_swap("-1"), -1)
+        self.assertEqual(limits.parse_memory_swap("1g"), 1 << 30)
         with self.assertRaises(UsageError):
-            cgroups.parse_memory_swap("-2")
+            limits.parse_memory_swap("-2")
 
 
 class ParseCpus(unittest.TestCase):
     def test_values(self):
-        self.assertEqual(cgroups.parse_cpus("0.5", ncpu=2), 500000000)
-        self.assertEqual(cgroups.parse_cpus("1.5", ncpu=2), 1500000000)
-        self.assertEqual(cgroups.parse_cpus(".25", ncpu=2), 250000000)
-        self.assertEqual(cgroups.parse_cpus("2", ncpu=2), 2 * 10**9)
-        self.assertEqual(cgroups.parse_cpus("0", ncpu=2), 0)
+        self.assertEqual(limits.parse_cpus("0.5", ncpu=2), 500000000)
+        self.assertEqual(limits.parse_cpus("1.5", ncpu=2), 1500000000)
+        self.assertEqual(limits.parse_cpus(".25", ncpu=2), 250000000)
+        self.assertEqual(limits.parse_cpus("2", ncpu=2), 2 * 10**9)
+        self.assertEqual(limits.parse_cpus("0", ncpu=2), 0)
 
     def test_more_than_the_host_has(self):
         with self.assertRaises(UsageError) as cm:
-            cgroups.parse_cpus("3", ncpu=2)
+            limits.parse_cpus("3", ncpu=2)
         self.assertEqual(str(cm.exception), "Range of CPUs is from 0.01 to 2.00, "
                          "as there are only 2 CPUs available")
         with self.assertRaises(UsageError):
-            cgroups.parse_cpus("0.001", ncpu=2)
+            limits.parse_cpus("0.001", ncpu=2)
 
     def test_garbage(self):
         for text in ("", "abc", "-1", "1.", "1.2.3", "0.1234567891", "1/2"):
             with self.assertRaises(UsageError, msg=text):
-                cgroups.parse_cpus(text, ncpu=4)
+                limits.parse_cpus(text, ncpu=4)
 
 
 class ParseCpuset(unittest.TestCase):
     def test_valid_and_canonical(self):
         avail = {0, 1, 2, 3, 5}
-        self.assertEqual(cgroups.parse_cpuset("0-3,5", available=avail), "0-3,5")
-        self.assertEqual(cgroups.parse_cpuset("3,1,2", available=avail), "1-3")
-        self.assertEqual(cgroups.parse_cpuset("1", available=avail), "1")
+        self.assertEqual(limits.parse_cpuset("0-3,5", available=avail), "0-3,5")
+        self.assertEqual(limits.parse_cpuset("3,1,2", available=avail), "1-3")
+        self.assertEqual(limits.parse_cpuset("1", available=avail), "1")
 
     def test_invalid(self):
         for text in ("", "a", "1-", "-1", "3-1", "1,,2", "1-2-3"):
             with self.assertRaises(UsageError, msg=text):
-                cgroups.parse_cpuset(text, available={0, 1, 2, 3})
+                limits.parse_cpuset(text, available={0, 1, 2, 3})
 
     def test_unavailable(self):
         with self.assertRaises(UsageError) as cm:
-            cgroups.parse_cpuset("0-5", available={0, 1})
+            limits.parse_cpuset("0-5", available={0, 1})
         self.assertEqual(str(cm.exception), "Requested CPUs are not available - "
                          "requested 0-5, available: 0-1")
         with self.assertRaises(UsageError) as cm:
-            cgroups.parse_cpuset("1", "--cpuset-mems", available={0})
+            limits.parse_cpuset("1", "--cpuset-mems", available={0})
         self.assertIn("memory nodes", str(cm.exception))
 
     def test_default_available_is_this_process(self):
         mine = sorted(os.sched_getaffinity(0))
-        self.assertEqual(cgroups.parse_cpuset(str(mine[0])), str(mine[0]))
+        self.assertEqual(limits.parse_cpuset(str(mine[0])), str(mine[0]))
 
 
 def a_block_device():
@@ -197,10 +197,10 @@ class ParseDeviceRate(unittest.TestCase):
         if not found:
             self.skipTest("no block device in /dev")
         dev, major, minor = found
-        self.assertEqual(cgroups.parse_device_rate(f"{dev}:1mb"),
+        self.assertEqual(limits.parse_device_rate(f"{dev}:1mb"),
                          {"path": dev, "major": major, "minor": minor, "rate": MiB})
-        self.assertEqual(cgroups.parse_device_rate(f"{dev}:1000", iops=True)["rate"], 1000)
-        self.assertEqual(cgroups.parse_device_rate(f"{dev}:512")["rate"], 512)
+        self.assertEqual(limits.parse_device_rate(f"{dev}:1000", iops=True)["rate"], 1000)
+        self.assertEqual(limits.parse_device_rate(f"{dev}:512")["rate"], 512)
 
     def test_errors(self):
         bad = [("/dev/sda", False), ("sda:1mb", False), ("/dev/sda:", False),
@@ -208,10 +208,10 @@ class ParseDeviceRate(unittest.TestCase):
                ("/dev/null:1mb", False), ("/dev/does-not-exist:1mb", False)]
         for text, iops in bad:
             with self.assertRaises(UsageError, msg=text) as cm:
-                cgroups.parse_device_rate(text, iops=iops, flag="--device-write-bps")
+                limits.parse_device_rate(text, iops=iops, flag="--device-write-bps")
             self.assertNotIn("\n", str(cm.exception))
         with self.assertRaises(UsageError) as cm:
-            cgroups.parse_device_rate("/dev/null:1mb")
+            limits.parse_device_rate("/dev/null:1mb")
         self.assertIn("not a block device", str(cm.exception))
 
 
@@ -270,13 +270,13 @@ class CheckLimits(unittest.TestCase):
 
     def test_merge_limits(self):
         old = {"memory": 64 * MiB, "memory_swap": 128 * MiB, "cpu_quota": 50000}
-        new = cgroups.merge_limits(old, {"nano_cpus": 10**9, "pids_limit": 10})
+        new = limits.merge_limits(old, {"nano_cpus": 10**9, "pids_limit": 10})
         self.assertEqual(new, {"memory": 64 * MiB, "memory_swap": 128 * MiB,
                                "nano_cpus": 10**9, "pids_limit": 10})
         with self.assertRaises(UsageError) as cm:
-            cgroups.merge_limits(old, {"memory": 256 * MiB})
+            limits.merge_limits(old, {"memory": 256 * MiB})
         self.assertIn("update the memoryswap at the same time", str(cm.exception))
-        both = cgroups.merge_limits(old, {"memory": 256 * MiB, "memory_swap": -1})
+        both = limits.merge_limits(old, {"memory": 256 * MiB, "memory_swap": -1})
         self.assertEqual(both["memory_swap"], -1)
 
 
@@ -336,7 +336,7 @@ class FakeV2(TmpDir):
         self.assertEqual((info["cgroup_version"], info["mode"]), (2, "unified"))
         self.assertTrue(info["swap_limit"])     # outer/ has memory.swap.max
         self.assertEqual(info["warnings"], [])
-        self.assertIn("Cgroup Version: 2 (unified)", cgroups.info_lines(info))
+        self.assertIn("Cgroup Version: 2 (unified)", stats.info_lines(info))
         self.assertIn("enforced by a BPF device program", info["devices"])
 
     def test_default_swap_is_recorded_where_swap_is_limited(self):
@@ -607,21 +607,21 @@ class FakeV1(TmpDir):
 # ------------------------------------------------------------ stats output
 class StatsOutput(unittest.TestCase):
     def test_cpu_percent(self):
-        self.assertAlmostEqual(cgroups.cpu_percent(0, 5 * 10**8, 10**9, 2), 50.0)
-        self.assertEqual(cgroups.cpu_percent(0, 4 * 10**9, 10**9, 2), 200.0)  # capped
-        self.assertEqual(cgroups.cpu_percent(None, 5, 10**9, 2), 0.0)
-        self.assertEqual(cgroups.cpu_percent(0, 5, 0, 2), 0.0)
+        self.assertAlmostEqual(stats.cpu_percent(0, 5 * 10**8, 10**9, 2), 50.0)
+        self.assertEqual(stats.cpu_percent(0, 4 * 10**9, 10**9, 2), 200.0)  # capped
+        self.assertEqual(stats.cpu_percent(None, 5, 10**9, 2), 0.0)
+        self.assertEqual(stats.cpu_percent(0, 5, 0, 2), 0.0)
         prev = {"cpu_usage_ns": 10**9, "read_ns": 0}
         cur = {"cpu_usage_ns": 10**9 + 25 * 10**7, "read_ns": 10**9}
-        self.assertAlmostEqual(cgroups.cpu_percent(prev, cur, ncpu=2), 25.0)
+        self.assertAlmostEqual(stats.cpu_percent(prev, cur, ncpu=2), 25.0)
 
     def test_sizes_like_go_units(self):
-        self.assertEqual(cgroups.bytes_size(0), "0B")
-        self.assertEqual(cgroups.bytes_size(1536 * 1024), "1.5MiB")
-        self.assertEqual(cgroups.bytes_size(2 * 1024**3 - 60 * 1024**2), "1.941GiB")
-        self.assertEqual(cgroups.human_size(648), "648B")
-        self.assertEqual(cgroups.human_size(1234), "1.23kB")
-        self.assertEqual(cgroups.human_size(12 * 10**6), "12MB")
+        self.assertEqual(stats.bytes_size(0), "0B")
+        self.assertEqual(stats.bytes_size(1536 * 1024), "1.5MiB")
+        self.assertEqual(stats.bytes_size(2 * 1024**3 - 60 * 1024**2), "1.941GiB")
+        self.assertEqual(stats.human_size(648), "648B")
+        self.assertEqual(stats.human_size(1234), "1.23kB")
+        self.assertEqual(stats.human_size(12 * 10**6), "12MB")
 
     def row(self, **kw):
         row = {"id": "0123456789abcdef" * 4, "name": "web", "cpu_percent": 12.345,
@@ -632,16 +632,16 @@ class StatsOutput(unittest.TestCase):
         return row
 
     def test_row_cells(self):
-        cells = cgroups.format_stats_row(self.row())
+        cells = stats.format_stats_row(self.row())
         self.assertEqual(cells, {
             "BlockIO": "0B / 8.19kB", "CPUPerc": "12.35%", "Container": "web",
             "ID": "0123456789ab", "MemPerc": "2.34%", "MemUsage": "1.5MiB / 64MiB",
             "Name": "web", "NetIO": "1.23kB / 648B", "PIDs": "3"})
-        gone = cgroups.format_stats_row(self.row(net_rx=None, net_tx=None, pids=None))
+        gone = stats.format_stats_row(self.row(net_rx=None, net_tx=None, pids=None))
         self.assertEqual((gone["NetIO"], gone["PIDs"]), ("--", "--"))
 
     def test_table_layout(self):
-        out = cgroups.stats_table([self.row()])
+        out = stats.stats_table([self.row()])
         lines = out.splitlines()
         self.assertEqual(lines[0], "CONTAINER ID   NAME      CPU %     MEM USAGE / LIMIT   "
                                    "MEM %     NET I/O         BLOCK I/O     PIDS")
@@ -650,7 +650,7 @@ class StatsOutput(unittest.TestCase):
         self.assertEqual(len(lines), 2)
 
     def test_json(self):
-        doc = json.loads(cgroups.stats_json(self.row()))
+        doc = json.loads(stats.stats_json(self.row()))
         self.assertEqual(list(doc), sorted(doc))
         self.assertEqual(doc["MemUsage"], "1.5MiB / 64MiB")
 
@@ -659,7 +659,7 @@ class StatsOutput(unittest.TestCase):
         cur = {"cpu_usage_ns": 5 * 10**8, "read_ns": 10**9, "memory_usage": 10 * MiB,
                "memory_cache": 2 * MiB, "memory_limit": None, "blkio_read": 1,
                "blkio_write": 2, "pids_current": 4}
-        row = cgroups.usage_row("a" * 64, "web", prev, cur, net=(10, 20), ncpu=2,
+        row = stats.usage_row("a" * 64, "web", prev, cur, net=(10, 20), ncpu=2,
                                 host_mem=80 * MiB)
         self.assertAlmostEqual(row["cpu_percent"], 50.0)
         self.assertEqual(row["memory_usage"], 8 * MiB)        # cache excluded
@@ -668,12 +668,12 @@ class StatsOutput(unittest.TestCase):
         self.assertEqual((row["net_rx"], row["net_tx"], row["pids"]), (10, 20, 4))
 
     def test_net_io_of_this_process(self):
-        rx_tx = cgroups.net_io(os.getpid())
+        rx_tx = stats.net_io(os.getpid())
         self.assertEqual(len(rx_tx), 2)
-        self.assertIsNone(cgroups.net_io(2 ** 30))
+        self.assertIsNone(stats.net_io(2 ** 30))
 
     def test_host_memory(self):
-        self.assertGreater(cgroups.host_memory(), 64 * MiB)
+        self.assertGreater(stats.host_memory(), 64 * MiB)
 
 
 if __name__ == "__main__":

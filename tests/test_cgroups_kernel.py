@@ -21,7 +21,7 @@ import unittest
 from tests import support
 
 from contain.core import cgroups, linux
-from contain.engine import defaults, generate
+from contain.engine import defaults, generate, limits, stats
 from contain.errors import ContainError
 
 MiB = 1 << 20
@@ -209,7 +209,7 @@ class Memory(KernelCase):
         st = cg.stats()
         self.assertGreater(st["memory_usage"], 40 * MiB)
         self.assertEqual(st["pids_current"], 1)
-        row = cgroups.usage_row("x" * 64, "memstats", None, st)
+        row = stats.usage_row("x" * 64, "memstats", None, st)
         self.assertGreater(row["memory_percent"], 30.0)
         proc.stdin.close()
         proc.wait(5)
@@ -292,7 +292,7 @@ class Cpu(KernelCase):
         self.assertLessEqual(used, 0.55 * wall, f"used {used / 1e9:.2f}s of CPU in "
                                                 f"{wall / 1e9:.2f}s with --cpus 0.5")
         self.assertGreater(used, 0.25 * wall, "the busy loop hardly ran")
-        pct = cgroups.cpu_percent(first, second)
+        pct = stats.cpu_percent(first, second)
         self.assertTrue(25 < pct <= 55, pct)
         self.assertGreater(second["cpu_throttled_periods"], 0)
 
@@ -356,7 +356,7 @@ class Blkio(KernelCase):
         baseline = self.write_in(free, "free.bin")
         if baseline > 0.5:
             self.skipTest(f"the disk is too slow to tell ({baseline:.2f}s unthrottled)")
-        rule = cgroups.parse_device_rate(f"{disk['path']}:1mb", flag="--device-write-bps")
+        rule = limits.parse_device_rate(f"{disk['path']}:1mb", flag="--device-write-bps")
         cg = self.make("blk-limited", {"device_write_bps": [rule]}, io_paths=(support.WORK,))
         took = self.write_in(cg, "limited.bin")
         # 2 MiB at 1 MiB/s: ~2 s (the first slice may pass at once)

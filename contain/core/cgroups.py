@@ -24,8 +24,9 @@ Limits are a plain dict with Docker HostConfig names in lower_snake case::
      "device_write_bps": [{"path": "/dev/vda", "major": 254, "minor": 0,
                            "rate": 1048576}], ...}
 
-The flag parsers below turn Docker's flag strings into those values.  A
-limit the host cannot enforce is an error naming the missing controller,
+config.json's linux.resources become that dict (limits_from_spec); the
+engine's Docker flags are parsed in contain/engine/limits.py and its stats
+formatted in contain/engine/stats.py.  A limit the host cannot enforce is an error naming the missing controller,
 never silently dropped.  Every kernel interaction here is a read or write of
 a cgroupfs file, so no ctypes are needed.  Files are opened without
 O_CREAT: a missing interface file is an error, exactly as in cgroupfs, and a
@@ -94,116 +95,12 @@ def parse_bytes(s, flag="--memory"):
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
-def parse_memory_swap(s):
-    """--memory-swap: a size, or -1 for unlimited swap."""
-    if str(s).strip() == "-1":
-        return -1
-    return parse_bytes(s, "--memory-swap")
-
-
 def usable_cpus():
     """The number of CPUs this process may run on (Docker's NumCPU)."""
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
-
-
-def parse_cpus(s, ncpu=None):
-    """--cpus '0.5' -> 500000000 nano-CPUs; exact to 1e-9, at most ncpu CPUs."""
-    text = str(s).strip()
-    whole, dot, frac = text.partition(".")
-    if (not (whole or frac) or (whole and not whole.isdigit())
-            or (frac and not frac.isdigit()) or (dot and not frac)):
-        raise UsageError(f"invalid argument {s!r} for --cpus: not a number of CPUs")
-    if len(frac) > 9:
-        raise UsageError(f"invalid argument {s!r} for --cpus: value is too precise")
-    nano = int(whole or "0") * 10**9 + int((frac or "0").ljust(9, "0"))
-    ncpu = usable_cpus() if ncpu is None else ncpu
-    if nano and not 10**7 <= nano <= ncpu * 10**9:
-        raise UsageError(f"Range of CPUs is from 0.01 to {ncpu}.00, "
-                         f"as there are only {ncpu} CPUs available")
-    return nano
-
-
-def cpuset_members(s):
-    """'0-2,5' -> {0, 1, 2, 5}; ValueError on bad syntax."""
-    out = set()
-    for part in str(s).strip().split(","):
-        lo, dash, hi = part.partition("-")
-        if not lo.isdigit() or (dash and not hi.isdigit()):
-            raise ValueError(part)
-        lo, hi = int(lo), int(hi) if dash else int(lo)
-        if hi < lo:
-            raise ValueError(part)
-        out.update(range(lo, hi + 1))
-    return out
-
-
-def format_cpuset(members):
-    """{0, 1, 2, 5} -> '0-2,5' (the kernel's list format)."""
-    parts, run = [], []
-    for n in sorted(members):
-        if run and n == run[-1] + 1:
-            run.append(n)
-            continue
-        if run:
-            parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-        run = [n]
-    if run:
-        parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-    return ",".join(parts)
-
-
-def _online(path, fallback):
-    try:
-        with open(path) as f:
-            return cpuset_members(f.read().strip())
-    except (OSError, ValueError):
-        return fallback
-
-
-def parse_cpuset(s, flag="--cpuset-cpus", available=None):
-    """Validate --cpuset-cpus / --cpuset-mems ('0-3,5') against what exists.
-
-    Returns the list in the kernel's canonical form.  available defaults to
-    this process's CPUs (for cpus) or the online NUMA nodes (for mems).
-    """
-    try:
-        wanted = cpuset_members(s)
-    except ValueError:
-        raise UsageError(f"invalid value {s!r} for {flag}: use a list like 0-3,5") from None
-    if available is None:
-        if flag == "--cpuset-mems":
-            available = _online("/sys/devices/system/node/online", {0})
-        else:
-            try:
-                available = set(os.sched_getaffinity(0))
-            except (AttributeError, OSError):
-                available = set(range(os.cpu_count() or 1))
-    missing = wanted - set(available)
-    if missing:
-        what = "memory nodes" if flag == "--cpuset-mems" else "CPUs"
-        raise UsageError(f"Requested {what} are not available - requested {s}, "
-                         f"available: {format_cpuset(available)}")
-    return format_cpuset(wanted)
-
-
-def block_device(path):
-    """(major, minor) of the block device at path, for a throttle rule.
-
-    Partitions cannot be throttled by the kernel (only whole disks), so a
-    partition is an error that names its disk.
-    """
-    import stat
-    st = os.stat(path)
-    if not stat.S_ISBLK(st.st_mode):
-        raise ValueError(f"{path} is not a block device")
-    major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
-    disk = disk_of(major, minor)
-    if disk and (disk["major"], disk["minor"]) != (major, minor):
-        raise ValueError(f"{path} is a partition; throttle its disk {disk['path']}")
-    return major, minor
 
 
 def disk_of(major, minor, sysfs="/sys/dev/block"):
@@ -226,49 +123,6 @@ def disk_of(major, minor, sysfs="/sys/dev/block"):
     return {"path": "/dev/" + os.path.basename(real), "major": int(dmaj),
             "minor": int(dmin)}
 
-
-def parse_device_rate(s, iops=False, flag=None):
-    """'/dev/sda:1mb' (bps) or '/dev/sda:1000' (iops) -> a throttle rule.
-
-    Returns {'path', 'major', 'minor', 'rate'}.  The device is looked up now
-    (on the host), like Docker does.
-    """
-    flag = flag or ("--device-read-iops" if iops else "--device-read-bps")
-    path, sep, rate = str(s).rpartition(":")
-    if not sep or not path or not rate:
-        raise UsageError(f"bad format for {flag}: {s!r} (use <device-path>:<rate>)")
-    if not path.startswith("/dev/"):
-        raise UsageError(f"bad format for device path in {flag}: {path!r}")
-    if iops:
-        if not rate.isdigit():
-            raise UsageError(f"invalid rate for device: {s}. The correct format is "
-                             "<device-path>:<number>. Number must be a positive integer")
-        value = int(rate)
-    else:
-        try:
-            value = parse_bytes(rate, flag)
-        except UsageError:
-            raise UsageError(f"invalid rate for device: {s}. The correct format is "
-                             "<device-path>:<number>[<unit>]. Number must be a positive "
-                             "integer. Unit is optional and can be kb, mb, or gb") from None
-    try:
-        major, minor = block_device(path)
-    except OSError as e:
-        raise UsageError(f"{flag}: {path}: {e.strerror}") from None
-    except ValueError as e:
-        raise UsageError(f"{flag}: {e}") from None
-    return {"path": path, "major": major, "minor": minor, "rate": value}
-
-
-def parse_int(s, flag):
-    """An integer flag value (--cpu-shares, --pids-limit, --cpu-period...)."""
-    try:
-        return int(str(s).strip())
-    except ValueError:
-        raise UsageError(f"invalid argument {s!r} for {flag}: not an integer") from None
-
-
-# ================================================ limits: rules and wording
 
 def check_limits(limits, ncpu=None, update=False):
     """Docker's validation and defaults; returns a clean copy of limits.
@@ -340,28 +194,6 @@ def check_limits(limits, ncpu=None, update=False):
     if weight is not None and not 10 <= weight <= 1000:
         raise UsageError("Range of blkio weight is from 10 to 1000")
     return out
-
-
-def merge_limits(old, changes):
-    """The limits after `contain update` applies changes to old (Docker's rules).
-
-    --cpus replaces --cpu-period/--cpu-quota and vice versa; a new --memory
-    above the old memory+swap total needs a new --memory-swap too.
-    """
-    new = dict(old or {})
-    changes = {k: v for k, v in changes.items() if v is not None}
-    if "nano_cpus" in changes:
-        new.pop("cpu_period", None)
-        new.pop("cpu_quota", None)
-    if "cpu_period" in changes or "cpu_quota" in changes:
-        new.pop("nano_cpus", None)
-    if "memory" in changes and "memory_swap" not in changes:
-        swap = new.get("memory_swap")
-        if swap and swap != -1 and changes["memory"] > swap:
-            raise UsageError("Memory limit should be smaller than already set "
-                             "memoryswap limit, update the memoryswap at the same time")
-    new.update(changes)
-    return check_limits(new)
 
 
 def short_size(n):
@@ -1433,21 +1265,6 @@ def open_driver(root=ROOT, all_hierarchies=False):
     return DriverV1(root, all_hierarchies)
 
 
-def info_lines(info):
-    """`contain info`'s cgroup section, like docker info's (the warnings,
-    info['warnings'], go to stderr as 'WARNING: ...')."""
-    lines = [f"Cgroup Driver: {info['cgroup_driver']}",
-             f"Cgroup Version: {info['cgroup_version']} ({info['mode']})",
-             f"Cgroup Root: {info['root']}",
-             f"Cgroup Controllers: {' '.join(info['controllers']) or 'none'}",
-             f"Swap Limit: {'yes' if info['swap_limit'] else 'no'}",
-             f"Cgroup Kill: {'yes' if info['cgroup_kill'] else 'no'}",
-             f"Devices: {info['devices']}"]
-    return lines
-
-
-# ============================================================ usage (stats)
-
 def sample(cg):
     """One stats reading with its monotonic timestamp, for cpu_percent()."""
     st = cg.stats()
@@ -1455,131 +1272,3 @@ def sample(cg):
     return st
 
 
-def cpu_percent(prev, cur, interval_ns=None, ncpu=None):
-    """Docker's CPU %: CPU time used between two samples over the wall time,
-    so 100% is one full CPU and ncpu * 100% the whole host.
-
-    prev/cur are usage counters in ns or samples from sample() (then
-    interval_ns may be left out).
-    """
-    if isinstance(prev, dict):
-        if interval_ns is None and "read_ns" in prev and "read_ns" in cur:
-            interval_ns = cur["read_ns"] - prev["read_ns"]
-        prev, cur = prev.get("cpu_usage_ns"), cur.get("cpu_usage_ns")
-    if prev is None or cur is None or not interval_ns or interval_ns <= 0:
-        return 0.0
-    pct = max(cur - prev, 0) / interval_ns * 100.0
-    return min(pct, (ncpu or usable_cpus()) * 100.0)
-
-
-def host_memory():
-    """MemTotal in bytes (the limit Docker shows for an unlimited container)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
-def net_io(pid):
-    """(rx_bytes, tx_bytes) over the network interfaces (lo excluded) of the
-    network namespace process pid is in; None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/net/dev") as f:
-            lines = f.readlines()[2:]
-    except OSError:
-        return None
-    rx = tx = 0
-    for line in lines:
-        name, _, data = line.partition(":")
-        if name.strip() == "lo":
-            continue
-        fields = data.split()
-        rx += int(fields[0])
-        tx += int(fields[8])
-    return rx, tx
-
-
-def _size(n, base, units, precision):
-    """docker/go-units CustomSize: '%.<precision>g<unit>'."""
-    n = float(n)
-    i = 0
-    while n >= base and i < len(units) - 1:
-        n /= base
-        i += 1
-    return f"{n:.{precision}g}{units[i]}"
-
-
-def bytes_size(n):
-    """go-units BytesSize: binary units with 4 significant digits ('1.5MiB')."""
-    return _size(n, 1024.0, ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"), 4)
-
-
-def human_size(n):
-    """go-units HumanSizeWithPrecision(n, 3): decimal units ('1.23kB')."""
-    return _size(n, 1000.0, ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"), 3)
-
-
-def usage_row(cid, name, prev, cur, net=None, container=None, ncpu=None, host_mem=None):
-    """A stats row (the input of format_stats_row) from two samples.
-
-    Memory usage excludes inactive file cache, as docker's CLI does; an
-    unlimited container shows the host's memory as its limit.
-    """
-    usage = cur.get("memory_usage") or 0
-    cache = cur.get("memory_cache") or 0
-    used = usage - cache if cache < usage else usage
-    limit = cur.get("memory_limit") or host_mem or host_memory()
-    return {
-        "id": cid, "name": name, "container": container or name,
-        "cpu_percent": cpu_percent(prev, cur, ncpu=ncpu) if prev else 0.0,
-        "memory_usage": used, "memory_limit": limit,
-        "memory_percent": used / limit * 100.0 if limit else 0.0,
-        "net_rx": net[0] if net else None, "net_tx": net[1] if net else None,
-        "block_read": cur.get("blkio_read"), "block_write": cur.get("blkio_write"),
-        "pids": cur.get("pids_current"),
-    }
-
-
-def format_stats_row(row):
-    """A row's cells as docker stats prints them (keys are its --format fields)."""
-    def pair(a, b, fmt):
-        return "--" if a is None and b is None else f"{fmt(a or 0)} / {fmt(b or 0)}"
-
-    return {
-        "BlockIO": pair(row.get("block_read"), row.get("block_write"), human_size),
-        "CPUPerc": f"{row.get('cpu_percent') or 0.0:.2f}%",
-        "Container": row.get("container") or row.get("name") or row["id"],
-        "ID": row["id"][:12],
-        "MemPerc": f"{row.get('memory_percent') or 0.0:.2f}%",
-        "MemUsage": f"{bytes_size(row.get('memory_usage') or 0)} / "
-                    f"{bytes_size(row.get('memory_limit') or 0)}",
-        "Name": row.get("name") or "",
-        "NetIO": pair(row.get("net_rx"), row.get("net_tx"), human_size),
-        "PIDs": "--" if row.get("pids") is None else str(row["pids"]),
-    }
-
-
-STATS_COLUMNS = (("CONTAINER ID", "ID"), ("NAME", "Name"), ("CPU %", "CPUPerc"),
-                 ("MEM USAGE / LIMIT", "MemUsage"), ("MEM %", "MemPerc"),
-                 ("NET I/O", "NetIO"), ("BLOCK I/O", "BlockIO"), ("PIDS", "PIDs"))
-
-
-def stats_table(rows):
-    """docker stats' table: Go tabwriter(minwidth 10, padding 3) layout."""
-    cells = [[h for h, _ in STATS_COLUMNS]]
-    for row in rows:
-        f = format_stats_row(row)
-        cells.append([f[k] for _, k in STATS_COLUMNS])
-    widths = [max(10, max(len(r[i]) for r in cells) + 3) for i in range(len(STATS_COLUMNS))]
-    return "\n".join("".join(c.ljust(w) for c, w in zip(r[:-1], widths)) + r[-1]
-                     for r in cells) + "\n"
-
-
-def stats_json(row):
-    """One line of `stats --format json` (docker's keys, sorted)."""
-    import json
-    return json.dumps(format_stats_row(row), sort_keys=True, separators=(",", ":"))

@@ -301,6 +301,7 @@ def legacy_cpu(quota, limits):
 def limits_from_args(ns):
     """The cgroup limits dict from run/create/update flags (None = unset)."""
     from ..core import cgroups
+    from . import limits as resource_flags
     limits = {}
     if getattr(ns, "memory", None):
         limits["memory"] = cgroups.parse_bytes(ns.memory, "--memory")
@@ -308,20 +309,20 @@ def limits_from_args(ns):
         limits["memory_reservation"] = cgroups.parse_bytes(ns.memory_reservation,
                                                            "--memory-reservation")
     if getattr(ns, "memory_swap", None):
-        limits["memory_swap"] = cgroups.parse_memory_swap(ns.memory_swap)
+        limits["memory_swap"] = resource_flags.parse_memory_swap(ns.memory_swap)
     if getattr(ns, "cpus", None):
-        limits["nano_cpus"] = cgroups.parse_cpus(ns.cpus)
+        limits["nano_cpus"] = resource_flags.parse_cpus(ns.cpus)
     for key in ("cpu_period", "cpu_quota", "cpu_shares", "pids_limit", "blkio_weight"):
         if getattr(ns, key, None) is not None:
             limits[key] = getattr(ns, key)
     limits.update(legacy_cpu(getattr(ns, "cpu", None), limits))
     for key in ("cpuset_cpus", "cpuset_mems"):
         if getattr(ns, key, None):
-            limits[key] = cgroups.parse_cpuset(getattr(ns, key), "--" + key.replace("_", "-"))
+            limits[key] = resource_flags.parse_cpuset(getattr(ns, key), "--" + key.replace("_", "-"))
     for key in ("device_read_bps", "device_write_bps", "device_read_iops", "device_write_iops"):
         values = getattr(ns, key, None) or []
         if values:
-            limits[key] = [cgroups.parse_device_rate(v, iops=key.endswith("iops"),
+            limits[key] = [resource_flags.parse_device_rate(v, iops=key.endswith("iops"),
                                                      flag=cgroups.FLAGS[key])
                            for v in values]
     return limits

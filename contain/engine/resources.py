@@ -31,7 +31,7 @@ def _net(c):
     mode = (c.config.get("network") or {}).get("mode", "bridge")
     if mode == "host":
         return None
-    from ..core.cgroups import net_io
+    from .stats import net_io
     return net_io(c.state.get("pid")) if c.state.get("pid") else None
 
 
@@ -45,7 +45,7 @@ def _samples(targets):
 
 
 def _rows(targets, prev, cur, host_mem):
-    from ..core.cgroups import usage_row
+    from .stats import usage_row
     rows = []
     for ref, c in targets:
         if cur.get(c.id) is None:   # not running: docker prints zeros
@@ -60,7 +60,7 @@ def _rows(targets, prev, cur, host_mem):
 
 
 def _render(rows, fmt, no_trunc):
-    from ..core.cgroups import stats_json, stats_table
+    from .stats import stats_json, stats_table
     if fmt == "json":
         return "".join(stats_json(r) + "\n" for r in rows)
     if no_trunc:
@@ -77,7 +77,7 @@ def show_stats(store, refs=(), all=False, stream=True, fmt=None, no_trunc=False,
     ones, or every one with all=True), one table (or JSON lines) per second;
     stream=False prints one and returns.  CPU % needs two samples, so even
     one table takes STATS_INTERVAL."""
-    from ..core.cgroups import host_memory
+    from .stats import host_memory
     out = out or sys.stdout
     fmt = (fmt or "table").strip()
     if fmt not in ("table", "json"):
@@ -105,6 +105,7 @@ def show_stats(store, refs=(), all=False, stream=True, fmt=None, no_trunc=False,
 def changes_from_flags(ns):
     """The limits `contain update` was asked to change (only flags given)."""
     from ..core import cgroups
+    from . import limits as resource_flags
     out = {}
     if ns.memory:
         out["memory"] = cgroups.parse_bytes(ns.memory, "--memory")
@@ -112,16 +113,16 @@ def changes_from_flags(ns):
         out["memory_reservation"] = cgroups.parse_bytes(ns.memory_reservation,
                                                         "--memory-reservation")
     if ns.memory_swap:
-        out["memory_swap"] = cgroups.parse_memory_swap(ns.memory_swap)
+        out["memory_swap"] = resource_flags.parse_memory_swap(ns.memory_swap)
     if ns.cpus:
-        out["nano_cpus"] = cgroups.parse_cpus(ns.cpus)
+        out["nano_cpus"] = resource_flags.parse_cpus(ns.cpus)
     for key in ("cpu_period", "cpu_quota", "cpu_shares", "pids_limit", "blkio_weight"):
         if getattr(ns, key) is not None:
-            out[key] = cgroups.parse_int(getattr(ns, key), cgroups.FLAGS[key])
+            out[key] = resource_flags.parse_int(getattr(ns, key), cgroups.FLAGS[key])
     if ns.cpuset_cpus:
-        out["cpuset_cpus"] = cgroups.parse_cpuset(ns.cpuset_cpus, "--cpuset-cpus")
+        out["cpuset_cpus"] = resource_flags.parse_cpuset(ns.cpuset_cpus, "--cpuset-cpus")
     if ns.cpuset_mems:
-        out["cpuset_mems"] = cgroups.parse_cpuset(ns.cpuset_mems, "--cpuset-mems")
+        out["cpuset_mems"] = resource_flags.parse_cpuset(ns.cpuset_mems, "--cpuset-mems")
     return out
 
 
@@ -140,13 +141,14 @@ def update_container(store, ref, changes, log=None):
     """Apply changes to a container's cgroup (if it has one now) and record
     them, so a restart keeps them (docker update's semantics)."""
     from ..core import cgroups
+    from . import limits as resource_flags
     from . import runtime, state
     c = store.find(ref)
     with store.container_lock(c.id):
         c = store.load(c.id)
         # a record made before the default swap was recorded gets it now
         old = runtime.cgroup_driver().default_limits(c.config.get("limits") or {})
-        merged = cgroups.merge_limits(old, changes)
+        merged = resource_flags.merge_limits(old, changes)
         cg = _cgroup(c)
         if cg.exists():
             if log:
@@ -168,7 +170,7 @@ def system_info(store):
     info.update(runtime.cgroup_driver().info())
     info["kernel"] = os.uname().release
     info["cpus"] = os.cpu_count()
-    from ..core.cgroups import host_memory
+    from .stats import host_memory
     info["memory"] = host_memory()
     info["storage"] = storage_info(store.root)
     info["security"] = security_info(store.root)
@@ -210,7 +212,7 @@ def security_info(root):
 
 def info_text(info):
     """docker info-like text for system_info()'s dict (warnings separate)."""
-    from ..core.cgroups import bytes_size, info_lines
+    from .stats import bytes_size, info_lines
     lines = [f"Containers: {info['containers']}", f" Running: {info['running']}",
              f" Paused: {info['paused']}", f" Stopped: {info['stopped']}",
              f"Contain Root Dir: {info['state_root']}"]
