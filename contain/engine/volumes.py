@@ -14,7 +14,6 @@ copy-up; `nocopy` turns it off).
 """
 
 import os
-import shutil
 
 from .flags import check_volume_name
 from .state import FileLock, read_json, remove_tree, secure_state_root, write_json
@@ -195,9 +194,11 @@ def _merge_dir(src, dest):
                 os.mkdir(out)
             _merge_dir(entry.path, out)
             os.chown(out, st.st_uid, st.st_gid)
+            import shutil   # (only on a copy-up: it is slow to import)
             shutil.copystat(entry.path, out, follow_symlinks=False)
         elif stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
             _remove(out)
+            import shutil
             shutil.copy2(entry.path, out, follow_symlinks=False)
             os.chown(out, st.st_uid, st.st_gid, follow_symlinks=False)
             if not stat.S_ISLNK(st.st_mode):    # chown cleared setuid bits
@@ -206,7 +207,7 @@ def _merge_dir(src, dest):
 
 def _remove(path):
     if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path)
+        remove_tree(path)
     elif os.path.lexists(path):
         os.unlink(path)
 
