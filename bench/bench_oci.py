@@ -40,9 +40,17 @@ def make_bundle(base, name, rootfs, config):
     return bundle
 
 
-def minimal_config(parent):
-    from contain.core.spec import default_spec
-    config = default_spec()
+def minimal_config(parent, runc=None):
+    """`runc spec`'s config.json (contain's own `spec` without runc)."""
+    if runc and os.path.exists(runc):
+        tmp = tempfile.mkdtemp()
+        subprocess.run([runc, "spec"], cwd=tmp, check=True)
+        with open(os.path.join(tmp, "config.json")) as f:
+            config = json.load(f)
+        shutil.rmtree(tmp)
+    else:
+        from contain.core.spec import default_spec
+        config = default_spec()
     config["process"].update(terminal=False, args=["/bin/true"])
     config["root"]["readonly"] = True
     config["linux"]["cgroupsPath"] = f"/{parent}/bench"
@@ -119,7 +127,7 @@ def main():
         print(f"(no runc at {args.runc}: contain alone)")
     try:
         rootfs = busybox.build(os.path.join(work, "rootfs"))
-        for name, config in (("minimal", minimal_config(parent)),
+        for name, config in (("minimal", minimal_config(parent, args.runc)),
                              ("docker", docker_config(parent))):
             bundle = make_bundle(work, name, rootfs, config)
             times = interleaved(runtimes, bundle, args.runs,
@@ -127,7 +135,7 @@ def main():
             report(f"run /bin/true, bundle '{name}' ({args.runs} interleaved rounds)", times)
         bundle = work
         for name, cmd in runtimes.items():
-            config = minimal_config(parent)
+            config = minimal_config(parent, args.runc)
             config["process"]["args"] = ["sleep", "1000"]
             config["linux"]["cgroupsPath"] = f"/{parent}/long-{name}"
             long_bundle = make_bundle(work, f"long-{name}", rootfs, config)

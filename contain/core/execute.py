@@ -52,13 +52,19 @@ def launch_for_process(process, pid, cgroup, config, console_socket=None, log=No
     if process.get("terminal") and console_socket:
         console = connect_console(console_socket)
     lx = config.get("linux") or {}
+    # a hybrid host's cgroup2 tree: joined by us while the child sets up
+    unified = getattr(cgroup, "unified", None)
+    parent_join = [f for f in (cgroup.join_files if cgroup is not None else [])
+                   if unified and f.startswith(unified + "/")]
     return Launch(
         argv=process["args"], env=list(process.get("env") or ()),
         cwd=process.get("cwd") or "/", create_cwd=False,
         ids=(user.get("uid", 0), user.get("gid", 0), sorted(set(
             user.get("additionalGids") or ()))),
         umask=user.get("umask"), root="/", plan=[], unshare_flags=0,
-        cgroup_procs=cgroup.join_files if cgroup is not None else [],
+        cgroup_procs=[f for f in (cgroup.join_files if cgroup is not None else [])
+                      if f not in parent_join],
+        parent_join=parent_join,
         tty=bool(process.get("terminal")), ttysock=console,
         console_size=process.get("consoleSize"),
         rlimits=[(spec.rlimit_number(r["type"]), r.get("soft", 0), r.get("hard", 0))

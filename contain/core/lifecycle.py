@@ -287,6 +287,12 @@ def launch_for(bundle, rec, cg, opts):
         extra = dict(userns=True, host_plan=host_plan, owner=owner)
     user = proc.get("user") or {}
     caps = cap_sets_from_spec(proc.get("capabilities"))
+    # A hybrid host's cgroup2 tree is joined by us, while the child sets up
+    # (a cgroup2 migration can wait ~10 ms for an RCU grace period) - unless
+    # the child makes a cgroup namespace, whose root is where it stands then.
+    unified = getattr(cg, "unified", None)
+    parent_join = [f for f in cg.join_files if unified and f.startswith(unified + "/")
+                   and "cgroup" not in ns]
     console = None
     if proc.get("terminal") and opts.console_socket:
         console = connect_console(opts.console_socket)
@@ -299,7 +305,9 @@ def launch_for(bundle, rec, cg, opts):
             user.get("additionalGids") or ()))),
         umask=user.get("umask"), hostname=config.get("hostname"),
         domainname=config.get("domainname"), root=bundle.rootfs.rstrip("/") or "/",
-        plan=plan, unshare_flags=unshare, join_ns=join, cgroup_procs=cg.join_files,
+        plan=plan, unshare_flags=unshare, join_ns=join,
+        cgroup_procs=[f for f in cg.join_files if f not in parent_join],
+        parent_join=parent_join,
         sync=userns or bool(opts.on_namespaces),
         hooks_sync=bool(spec.hooks(config, "prestart") or spec.hooks(config, "createRuntime")),
         create_hooks=spec.hooks(config, "createContainer"),

@@ -49,7 +49,8 @@ def spawn(launch, child_main, pidns=None, time_offsets=None, stdio=None,
     ContainError or CommandError (the child is killed and reaped then).
     """
     errr, errw = os.pipe2(os.O_CLOEXEC)
-    gor, gow = os.pipe2(os.O_CLOEXEC) if (launch.sync or launch.hooks_sync) else (-1, -1)
+    gor, gow = os.pipe2(os.O_CLOEXEC) \
+        if (launch.sync or launch.hooks_sync or launch.parent_join) else (-1, -1)
     launch.errfd, launch.gofd = errw, gor
     parent_sock = None
     if want_master:
@@ -65,6 +66,16 @@ def spawn(launch, child_main, pidns=None, time_offsets=None, stdio=None,
         launch.ttysock = None
     proc = Process(pid)
     try:
+        # Into the cgroups we join for the child, while it sets itself up
+        # (the kernel's wait for a grace period overlaps its work); then "j".
+        for path in launch.parent_join:
+            try:
+                linux.write_file(path, str(pid).encode())
+            except OSError as e:
+                raise ContainError(f"joining cgroup {os.path.dirname(path)}: "
+                                   f"{e.strerror}") from None
+        if launch.parent_join:
+            os.write(gow, b"j")
         proc.created = _follow(pid, errr, gow, on_ready, on_hooks)
         if parent_sock is not None:
             import socket
