@@ -2,6 +2,7 @@
 against the real kernel, checked from inside with busybox's own tools)."""
 
 import os
+import tempfile
 import pty
 import signal
 import subprocess
@@ -188,6 +189,58 @@ class InsideMountsTest(unittest.TestCase):
         self.assertIn("/proc/self/fd\n/proc/self/fd/0\npts/ptmx", out)
         # nothing else: the host's disks are not there
         self.assertNotRegex(out, r"(?m)^b")
+
+
+@requires_root
+class HostBoundaryTest(LeakChecks, unittest.TestCase):
+    """What a container inherits from the runtime (and must not)."""
+
+    def test_read_only_bind_is_read_only_below_too(self):
+        # -v SRC:DST:ro with a mount below SRC: the submount is read-only too
+        src = tempfile.mkdtemp(dir=support.WORK, prefix="keep-ro-")
+        sub = os.path.join(src, "sub")
+        os.mkdir(sub)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", sub], check=True)
+        self.addCleanup(subprocess.run, ["umount", "-l", sub], stderr=subprocess.DEVNULL)
+        res = run("sh", "-c", "touch /data/top 2>/dev/null && echo top-written; "
+                  "touch /data/sub/below 2>/dev/null && echo below-written; echo done",
+                  opts=("-v", f"{src}:/data:ro"))
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertEqual(res.stdout.strip(), "done")
+        self.assertFalse(os.path.exists(os.path.join(sub, "below")))
+        subprocess.run(["umount", sub], check=True)
+        self.assertNothingLeft()
+
+    def test_signals_start_at_default_none_blocked_or_ignored(self):
+        # Python ignores SIGPIPE and SIGXFSZ; the command must not inherit that
+        res = run("grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        got = dict(line.split(":\t") for line in res.stdout.splitlines())
+        self.assertEqual(int(got["SigBlk"], 16), 0, res.stdout)
+        self.assertEqual(int(got["SigIgn"], 16), 0, res.stdout)
+
+    def test_no_new_privs_off_by_default_and_on_when_asked(self):
+        for opts, want in (((), "0"), (("--security-opt", "no-new-privileges"), "1")):
+            res = run("grep", "NoNewPrivs", "/proc/self/status", opts=opts)
+            self.assertEqual(res.stdout.split(), ["NoNewPrivs:", want], opts)
+
+    def test_fds_of_the_caller_never_reach_the_container_however_high(self):
+        # above 65536 where the hard limit allows it, else the highest fd there is
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        high = 70000 if hard > 70000 else hard - 1
+        fd = os.open("/dev/null", os.O_RDONLY)
+        self.addCleanup(os.close, fd)
+
+        def give_high_fd():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            os.dup2(fd, high, inheritable=True)
+        res = subprocess.run(support.contain_cmd(
+            "run", "--rm", "--rootfs", support.busybox_rootfs(), *ROOTFS_ARGS, "--",
+            "ls", "/proc/self/fd"), env=support.env(), capture_output=True, text=True,
+            preexec_fn=give_high_fd)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertEqual(sorted(res.stdout.split(), key=int), ["0", "1", "2", "3"])
 
 
 @requires_root
