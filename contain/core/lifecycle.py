@@ -404,13 +404,20 @@ def start(root, cid, log=None):
             raise Conflict(f"cannot start a container that is {status}"
                            if status != "stopped" else "container is stopped: cannot start")
         release(rec)
-    for hook in spec.hooks(_bundle_config(rec), "poststart"):
-        try:
-            from .init import run_hook
-            run_hook(hook, oci_state(rec, "running"), "poststart")
-        except OSError as e:
-            warn(f"poststart hook {hook['path']}: {e.strerror or e}")
+    run_hooks_warning(spec.hooks(_bundle_config(rec), "poststart"), rec, "running",
+                      "poststart")
     return rec
+
+
+def run_hooks_warning(hooks, rec, status, phase):
+    """poststart and poststop hooks: a failure is a warning, and the
+    remaining hooks and the lifecycle go on (the runtime spec's rule)."""
+    from .init import run_hook
+    for hook in hooks:
+        try:
+            run_hook(hook, oci_state(rec, status), phase)
+        except OSError as e:
+            warn(f"{phase} hook {hook['path']}: {e.strerror or e}")
 
 
 def release(rec, timeout=10.0):
@@ -530,12 +537,8 @@ def delete(root, cid, force=False, log=None):
         if status != "stopped" and rec.alive():
             stop_everything(rec)
         destroy(rec)
-    for hook in (rec.data.get("hooks") or {}).get("poststop") or ():
-        try:
-            from .init import run_hook
-            run_hook(hook, oci_state(rec, "stopped"), "poststop")
-        except OSError as e:
-            warn(f"poststop hook {hook['path']}: {e.strerror or e}")
+    run_hooks_warning((rec.data.get("hooks") or {}).get("poststop") or (), rec, "stopped",
+                      "poststop")
     return rec
 
 
@@ -610,12 +613,8 @@ def run_foreground(root, cid, bundle_dir, opts, detach=False):
         start(root, cid)
         return 0
     try:
-        for hook in spec.hooks(_bundle_config(rec), "poststart"):
-            try:
-                from .init import run_hook
-                run_hook(hook, oci_state(rec, "running"), "poststart")
-            except OSError as e:
-                warn(f"poststart hook {hook['path']}: {e.strerror or e}")
+        run_hooks_warning(spec.hooks(_bundle_config(rec), "poststart"), rec, "running",
+                          "poststart")
         return wait_process(proc)
     finally:
         delete(root, cid, force=True)

@@ -324,13 +324,10 @@ def seccomp_for(sec, opts, cap_names, privileged):
     if profile is None:
         return seccomp.resolve_profile(defaults.DEFAULT_PROFILE, caps)
     import json
-    if not profile.lstrip().startswith("{"):
-        try:
-            with open(profile) as f:
-                profile = f.read()
-        except OSError as e:
-            raise ContainError(f"seccomp profile {profile}: {e.strerror}") from None
-    return seccomp.resolve_profile(json.loads(profile), caps)
+    try:    # (a profile file was read into the record at create: embed_seccomp_profiles)
+        return seccomp.resolve_profile(json.loads(profile), caps)
+    except ValueError as e:
+        raise ContainError(f"the container's seccomp profile is not valid JSON: {e}") from None
 
 
 # ----------------------------------------------------------------- bundle

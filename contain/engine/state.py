@@ -23,8 +23,8 @@ import re
 # the one atomic write, lock and liveness check, shared with the core
 from ..core.fsutil import (DamagedFile, is_dict_of, read_json,  # noqa: F401
                            read_state_json, write_json)
-from ..core.state import (FileLock, boot_id, proc_start_time,  # noqa: F401
-                          process_alive, remove_tree)
+from ..core.state import (FileLock, boot_id, ignore_missing,  # noqa: F401
+                          proc_start_time, process_alive, remove_tree)
 from ..errors import Conflict, ContainError, NotFound, UsageError
 
 DEFAULT_ROOT = "/var/lib/contain"
@@ -428,9 +428,3 @@ def new_id():
     return os.urandom(32).hex()
 
 
-def ignore_missing(fn, *args):
-    try:
-        fn(*args)
-    except OSError as e:
-        if e.errno not in (errno.ENOENT, errno.ESRCH):
-            raise
