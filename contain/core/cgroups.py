@@ -788,6 +788,11 @@ class CgroupV2(Cgroup):
         """OOM kills in this cgroup (and below) so far, from memory.events."""
         return _read_keyed(self._f("memory.events")).get("oom_kill", 0)
 
+    @property
+    def v2_dir(self):
+        """The cgroup v2 directory a process can be born in (clone3)."""
+        return self.dir
+
     def freeze(self, frozen=True):
         """Freeze (pause) or thaw every process of the cgroup (cgroup.freeze)."""
         if not _freeze(self._f("cgroup.freeze"), "1" if frozen else "0",
@@ -958,6 +963,11 @@ class CgroupV1(Cgroup):
                                 else "devices.deny"), device_rule_text(d), "devices")
                        for d in devices])
         self.devices_enforced = True
+
+    @property
+    def v2_dir(self):
+        """The hybrid host's cgroup2 directory, where this cgroup has one."""
+        return self.unified
 
     def freeze(self, frozen=True):
         """Freeze (pause) or thaw every process of the cgroup."""

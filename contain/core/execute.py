@@ -52,19 +52,13 @@ def launch_for_process(process, pid, cgroup, config, console_socket=None, log=No
     if process.get("terminal") and console_socket:
         console = connect_console(console_socket)
     lx = config.get("linux") or {}
-    # a hybrid host's cgroup2 tree: joined by us while the child sets up
-    unified = getattr(cgroup, "unified", None)
-    parent_join = [f for f in (cgroup.join_files if cgroup is not None else [])
-                   if unified and f.startswith(unified + "/")]
     return Launch(
         argv=process["args"], env=list(process.get("env") or ()),
         cwd=process.get("cwd") or "/", create_cwd=False,
         ids=(user.get("uid", 0), user.get("gid", 0), sorted(set(
             user.get("additionalGids") or ()))),
         umask=user.get("umask"), root="/", plan=[], unshare_flags=0,
-        cgroup_procs=[f for f in (cgroup.join_files if cgroup is not None else [])
-                      if f not in parent_join],
-        parent_join=parent_join,
+        cgroup_procs=cgroup.join_files if cgroup is not None else [],
         tty=bool(process.get("terminal")), ttysock=console,
         console_size=process.get("consoleSize"),
         rlimits=[(spec.rlimit_number(r["type"]), r.get("soft", 0), r.get("hard", 0))
@@ -101,8 +95,10 @@ def exec_process(root, cid, process, detach=False, pid_file=None, console_socket
                                     console_socket, log, preserve_fds, ns_fds)
         from .init import exec_main, preload
         preload(tty=launch.tty, caps=True, rlimits=bool(launch.rlimits))
+        cg = cgroup_of(rec)
         proc = spawn(launch, lambda L: exec_main(L, ns_fds), pidns=f"/proc/{rec.pid}/ns/pid",
-                     stdio=stdio, want_master=bool(launch.tty and not console_socket))
+                     stdio=stdio, want_master=bool(launch.tty and not console_socket),
+                     cgroup2_dir=cg.v2_dir)
     finally:
         for fd, _ in ns_fds:
             os.close(fd)

@@ -49,10 +49,6 @@ class Launch:
         self.unshare_flags = kw.pop("unshare_flags")
         self.join_ns = kw.pop("join_ns", [])  # [(path, nstype)] to setns
         self.cgroup_procs = kw.pop("cgroup_procs", [])
-        # cgroup.procs files the parent writes our pid to while we set up
-        # (a cgroup2 migration can wait ~10 ms for an RCU grace period)
-        self.parent_join = kw.pop("parent_join", [])
-        self.parent_joined = False
         self.sync = kw.pop("sync", False)     # wait for the parent after unshare
         self.hooks_sync = kw.pop("hooks_sync", False)  # and before pivot_root
         self.create_hooks = kw.pop("create_hooks", [])  # createContainer (in here)
@@ -231,22 +227,8 @@ def _setup_and_exec(L):
 def _wait_for_parent(L, message):
     """Ask the parent to act (message), and wait for its "g"."""
     os.write(L.errfd, message)
-    _read_go(L, b"g")
-
-
-def _read_go(L, want):
-    """Read the parent's answers until want: "g" (go on) answers a request;
-    "j" says the parent moved us into the cgroups it joins for us."""
-    while True:
-        got = os.read(L.gofd, 1)
-        if got == b"j":
-            L.parent_joined = True
-            if want == b"j":
-                return
-        elif got == want:
-            return
-        else:
-            raise Failure("waiting for the runtime", detail="runtime went away")
+    if os.read(L.gofd, 1) != b"g":
+        raise Failure("waiting for the runtime", detail="runtime went away")
 
 
 def reset_signals():
@@ -325,7 +307,7 @@ def become_command(L):
     # No host file descriptor may survive into the container (CVE-2024-21626):
     # everything but stdio, the fds passed on purpose (--preserve-fds) and our
     # close-on-exec pipes goes now, up to the highest possible fd.
-    keep = {0, 1, 2, L.errfd, L.gofd, L.fifo_fd} | set(range(3, 3 + L.preserve_fds))
+    keep = {0, 1, 2, L.errfd, L.fifo_fd} | set(range(3, 3 + L.preserve_fds))
     from .security import close_fds_except
     close_fds_except(keep - {-1})
     for fd in range(3, 3 + L.preserve_fds):
@@ -354,9 +336,6 @@ def become_command(L):
     if L.no_new_privs:
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
 
-    # Every cgroup must hold us before the command runs (and forks).
-    if L.parent_join and not L.parent_joined:
-        _read_go(L, b"j")
     # Setup is over: from here the command must outlive the runtime.
     linux.prctl(linux.PR_SET_PDEATHSIG, 0)
 

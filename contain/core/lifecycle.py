@@ -233,7 +233,8 @@ def _create(rec, bundle, opts):
                      time_offsets=time_offsets(lx) if "time" in ns and not ns["time"] else None,
                      stdio=opts.stdio, on_ready=on_ready, on_hooks=on_hooks,
                      want_master=bool(opts.want_master and launch.tty and not
-                                      opts.console_socket))
+                                      opts.console_socket),
+                     cgroup2_dir=cg.v2_dir)
     finally:
         for fd in [launch.fifo_fd, launch.userns_fd] + userns_fds:
             if fd >= 0:
@@ -287,12 +288,6 @@ def launch_for(bundle, rec, cg, opts):
         extra = dict(userns=True, host_plan=host_plan, owner=owner)
     user = proc.get("user") or {}
     caps = cap_sets_from_spec(proc.get("capabilities"))
-    # A hybrid host's cgroup2 tree is joined by us, while the child sets up
-    # (a cgroup2 migration can wait ~10 ms for an RCU grace period) - unless
-    # the child makes a cgroup namespace, whose root is where it stands then.
-    unified = getattr(cg, "unified", None)
-    parent_join = [f for f in cg.join_files if unified and f.startswith(unified + "/")
-                   and "cgroup" not in ns]
     console = None
     if proc.get("terminal") and opts.console_socket:
         console = connect_console(opts.console_socket)
@@ -306,8 +301,7 @@ def launch_for(bundle, rec, cg, opts):
         umask=user.get("umask"), hostname=config.get("hostname"),
         domainname=config.get("domainname"), root=bundle.rootfs.rstrip("/") or "/",
         plan=plan, unshare_flags=unshare, join_ns=join,
-        cgroup_procs=[f for f in cg.join_files if f not in parent_join],
-        parent_join=parent_join,
+        cgroup_procs=cg.join_files,
         sync=userns or bool(opts.on_namespaces),
         hooks_sync=bool(spec.hooks(config, "prestart") or spec.hooks(config, "createRuntime")),
         create_hooks=spec.hooks(config, "createContainer"),

@@ -38,26 +38,27 @@ class Process:
 
 
 def spawn(launch, child_main, pidns=None, time_offsets=None, stdio=None,
-          on_ready=None, on_hooks=None, want_master=False):
+          on_ready=None, on_hooks=None, want_master=False, cgroup2_dir=None):
     """Fork the process that runs child_main(launch) and follow its reports.
 
     pidns: None (a new PID namespace: the child is its PID 1), a path to
     join, or False (stay in ours).  time_offsets: text for timens_offsets
     of a new time namespace.  stdio: (in, out, err) fds for the child.
     want_master: receive the terminal's master over a socketpair (the
-    child sends it from its own devpts).  Returns a Process; raises
+    child sends it from its own devpts).  cgroup2_dir: the cgroup v2
+    directory to give birth in (see linux.clone_into_cgroup).  Returns a
+    Process; raises
     ContainError or CommandError (the child is killed and reaped then).
     """
     errr, errw = os.pipe2(os.O_CLOEXEC)
-    gor, gow = os.pipe2(os.O_CLOEXEC) \
-        if (launch.sync or launch.hooks_sync or launch.parent_join) else (-1, -1)
+    gor, gow = os.pipe2(os.O_CLOEXEC) if (launch.sync or launch.hooks_sync) else (-1, -1)
     launch.errfd, launch.gofd = errw, gor
     parent_sock = None
     if want_master:
         import socket
         parent_sock, launch.ttysock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     pid = _fork_into_namespaces(launch, child_main, pidns, time_offsets, stdio,
-                                (errr, gow, parent_sock))
+                                (errr, gow, parent_sock), cgroup2_dir)
     os.close(errw)
     if gor >= 0:
         os.close(gor)
@@ -66,16 +67,6 @@ def spawn(launch, child_main, pidns=None, time_offsets=None, stdio=None,
         launch.ttysock = None
     proc = Process(pid)
     try:
-        # Into the cgroups we join for the child, while it sets itself up
-        # (the kernel's wait for a grace period overlaps its work); then "j".
-        for path in launch.parent_join:
-            try:
-                linux.write_file(path, str(pid).encode())
-            except OSError as e:
-                raise ContainError(f"joining cgroup {os.path.dirname(path)}: "
-                                   f"{e.strerror}") from None
-        if launch.parent_join:
-            os.write(gow, b"j")
         proc.created = _follow(pid, errr, gow, on_ready, on_hooks)
         if parent_sock is not None:
             import socket
@@ -93,7 +84,8 @@ def spawn(launch, child_main, pidns=None, time_offsets=None, stdio=None,
     return proc
 
 
-def _fork_into_namespaces(launch, child_main, pidns, time_offsets, stdio, parent_fds):
+def _fork_into_namespaces(launch, child_main, pidns, time_offsets, stdio, parent_fds,
+                          cgroup2_dir=None):
     """fork() with the child in its PID (and time) namespace: both take
     effect for children only, so we enter them, fork, and go back to ours,
     so that our later children (hooks, ip, iptables) are born outside."""
@@ -112,7 +104,7 @@ def _fork_into_namespaces(launch, child_main, pidns, time_offsets, stdio, parent
             linux.unshare(linux.CLONE_NEWTIME)
             if time_offsets:
                 linux.write_file("/proc/self/timens_offsets", time_offsets.encode())
-        pid = os.fork()
+        pid = _fork(launch, cgroup2_dir)
         if pid == 0:
             try:
                 errr, gow, parent_sock = parent_fds
@@ -135,6 +127,29 @@ def _fork_into_namespaces(launch, child_main, pidns, time_offsets, stdio, parent
         for fd, nstype in reversed(own):
             linux.setns(fd, nstype)
             os.close(fd)
+
+
+def _fork(launch, cgroup2_dir):
+    """fork(), the child born in cgroup2_dir when the kernel can (it then
+    skips joining that cgroup itself); a plain fork otherwise."""
+    if cgroup2_dir:
+        try:
+            fd = os.open(cgroup2_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            fd = -1
+        if fd >= 0:
+            try:
+                pid = linux.clone_into_cgroup(fd)
+            except OSError:         # kernel < 5.7, or the cgroup refuses it
+                pid = None
+            finally:
+                os.close(fd)
+            if pid == 0:
+                joined = os.path.join(cgroup2_dir, "cgroup.procs")
+                launch.cgroup_procs = [f for f in launch.cgroup_procs if f != joined]
+            if pid is not None:
+                return pid
+    return os.fork()
 
 
 def _join(path, nstype):

@@ -15,7 +15,6 @@ only if /proc/PID exists, is not a zombie, and has the start time and boot
 id recorded when it was started.
 """
 
-import errno
 import fcntl
 import os
 import re
