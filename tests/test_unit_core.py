@@ -11,7 +11,7 @@ import unittest
 from types import SimpleNamespace
 
 from tests import support  # noqa: F401  (puts the project on sys.path)
-from contain.engine import cli, logs, runtime, flags as spec, state, views
+from contain.engine import cli, logs, runtime, flags as spec, state, users, views
 from contain import clock
 from contain.core import init, mounts, spawn
 from contain.errors import Conflict, NotFound, UsageError
@@ -439,12 +439,12 @@ class ChildLogicTest(unittest.TestCase):
             f.write("root:x:0:\nwheel:x:10:app\napp:x:1000:\n")
 
     def test_user_lookup(self):
-        self.assertEqual(init.resolve_user("", self.root), (0, 0, [], "/root"))
-        self.assertEqual(init.resolve_user("app", self.root), (1000, 1000, [10, 1000], "/home/app"))
-        self.assertEqual(init.resolve_user("1234:55", self.root), (1234, 55, [55], "/"))
-        self.assertEqual(init.resolve_user("app:wheel", self.root)[1], 10)
+        self.assertEqual(users.resolve_user("", self.root), (0, 0, [], "/root"))
+        self.assertEqual(users.resolve_user("app", self.root), (1000, 1000, [10, 1000], "/home/app"))
+        self.assertEqual(users.resolve_user("1234:55", self.root), (1234, 55, [55], "/"))
+        self.assertEqual(users.resolve_user("app:wheel", self.root)[1], 10)
         with self.assertRaises(LookupError):
-            init.resolve_user("nobody-here", self.root)
+            users.resolve_user("nobody-here", self.root)
 
     def test_exit_codes_of_wait_statuses(self):
         self.assertEqual(runtime.exit_code_of(3 << 8), 3)

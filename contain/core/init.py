@@ -32,8 +32,7 @@ class Launch:
         self.create_cwd = kw.pop("create_cwd", True)
         # where relative paths of the mount plan resolve: the bundle (runc's)
         self.setup_cwd = kw.pop("setup_cwd", None)
-        self.user = kw.pop("user", "") or ""  # a name or "uid[:gid]", resolved inside
-        self.ids = kw.pop("ids", None)        # or (uid, gid, [gids]) as config.json says
+        self.ids = kw.pop("ids", (0, 0, []))  # (uid, gid, [gids]) as config.json says
         self.umask = kw.pop("umask", None)
         self.hostname = kw.pop("hostname", None)
         self.domainname = kw.pop("domainname", None)
@@ -255,12 +254,8 @@ def become_command(L):
 
     log = L.log or (lambda msg: None)
     env = _environment(L.env)
-    if L.ids is not None:
-        uid, gid, groups = L.ids
-        home = _step(lambda: home_of(uid), "resolving user")
-    else:
-        uid, gid, groups, home = _step(lambda: resolve_user(L.user), "resolving user",
-                                       code=EXIT_RUNTIME)
+    uid, gid, groups = L.ids
+    home = _step(lambda: home_of(uid), "resolving user")
     env.setdefault("HOME", home)
 
     # The working directory must be inside the new root (after pivot_root
@@ -530,61 +525,22 @@ def find_executable(cmd, path):
                   "executable file not found in $PATH")
 
 
-def resolve_user(spec, root="/", files=None):
-    """(uid, gid, supplementary gids, home) from '', 'name', 'uid', 'uid:gid',
-    'name:group', read from the container's /etc/passwd and /etc/group (or
-    from files: {'passwd': text, 'group': text}, read by the engine)."""
-    if not spec:
-        spec = "0"
-    user, _, group = spec.partition(":")
-    db = (lambda name: _parse_db(files.get(name) or "")) if files is not None else \
-        (lambda name: _read_db(os.path.join(root, "etc", name)))
-    passwd = db("passwd")
-    entry = None
-    if user.isdigit():
-        uid = int(user)
-        entry = next((e for e in passwd if e[2] == user), None)
-    else:
-        entry = next((e for e in passwd if e[0] == user), None)
-        if entry is None:
-            raise LookupError(f"unable to find user {user}: no matching entries in passwd file")
-        uid = int(entry[2])
-    gid = int(entry[3]) if entry else 0
-    home = entry[5] if entry and len(entry) > 5 and entry[5] else "/"
-    groups_db = db("group")
-    if group:
-        if group.isdigit():
-            gid = int(group)
-        else:
-            g = next((e for e in groups_db if e[0] == group), None)
-            if g is None:
-                raise LookupError(f"unable to find group {group}: no matching entries in group file")
-            gid = int(g[2])
-    name = entry[0] if entry else None
-    groups = sorted({int(e[2]) for e in groups_db
-                     if name and len(e) > 3 and name in e[3].split(",") and e[2].isdigit()}
-                    | {gid})
-    if uid == 0 and gid == 0 and groups == [0]:
-        groups = []
-    return uid, gid, groups, home
-
-
 def home_of(uid, root="/"):
     """The home directory of uid in the container's /etc/passwd, or "/"."""
-    entry = next((e for e in _read_db(os.path.join(root, "etc/passwd"))
+    entry = next((e for e in read_db(os.path.join(root, "etc/passwd"))
                   if len(e) > 5 and e[2] == str(uid)), None)
     return entry[5] if entry and entry[5] else "/"
 
 
-def _read_db(path):
+def read_db(path):
     try:
         with open(path) as f:
-            return _parse_db(f.read())
+            return parse_db(f.read())
     except OSError:
         return []
 
 
-def _parse_db(text):
+def parse_db(text):
     return [line.split(":") for line in text.splitlines()
             if line.strip() and not line.startswith("#")]
 

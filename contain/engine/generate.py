@@ -151,7 +151,7 @@ def lookup_user(c, spec):
     if not spec or spec in ("0", "root", "0:0"):
         if not spec or spec == "0:0":
             return 0, 0, []
-    from ..core.init import resolve_user
+    from .users import resolve_user
     files = {name: _read_in_root(c, f"etc/{name}") for name in ("passwd", "group")}
     try:
         uid, gid, groups, _home = resolve_user(spec, files=files)
