@@ -371,6 +371,21 @@ class ReadOnly(Op):
         linux.mount(None, self.path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_REC | kept)
 
 
+class MakeCwd(Op):
+    """process.cwd, made before the root turns read-only (runc does the
+    same: a read-only root with a missing cwd still runs)."""
+    after_pivot = True
+
+    def __init__(self, path):
+        self.path = path
+
+    def describe(self):
+        return f"creating the working directory {self.path}"
+
+    def run(self, ctx):
+        os.makedirs(self.path, exist_ok=True)
+
+
 class RemountRootReadOnly(Op):
     after_pivot = True
 
@@ -893,6 +908,9 @@ def plan_from_spec(config, rootfs, cgroup_version=1, cgroup_hierarchies=None,
     plan += [Mask(p) for p in lx.get("maskedPaths") or ()]
     plan += [ReadOnly(p) for p in lx.get("readonlyPaths") or ()]
     if (config.get("root") or {}).get("readonly"):
+        cwd = (config.get("process") or {}).get("cwd") or "/"
+        if cwd != "/":
+            plan.append(MakeCwd(cwd))
         plan.append(RemountRootReadOnly())
     if prop in ("shared", "rshared", "unbindable", "runbindable"):
         plan.append(SetRootPropagation(prop))
