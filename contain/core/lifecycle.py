@@ -167,6 +167,10 @@ def _create(rec, bundle, opts):
     launch = launch_for(bundle, rec, cg, opts)
     if opts.wait_start:
         os.mkfifo(rec.path("exec.fifo"), 0o600)
+        if "user" in spec.namespaces(config):
+            # the init reopens it as the container's root (runc chowns it too)
+            os.chown(rec.path("exec.fifo"), _host_id(lx.get("uidMappings")),
+                     _host_id(lx.get("gidMappings")))
         launch.fifo_fd = os.open(rec.path("exec.fifo"), os.O_PATH | os.O_CLOEXEC)
     hook_state = oci_state(rec, "creating")
     launch.hook_state = hook_state
