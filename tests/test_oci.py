@@ -864,7 +864,7 @@ class TestHooks(OciCase):
         made = {p for p in self.PHASES if self.marker(p + ".json") is not None}
         self.assertEqual(made, {"prestart", "createRuntime", "createContainer"})
         self.oci("start", cid)
-        wait_for(lambda: self.marker("ran"), "the program to run")
+        wait_for(lambda: self.marker("ran") is not None, "the program to run")
         self.assertIsNotNone(self.marker("startContainer.json"))
         self.assertIsNone(self.marker("startContainer.ran"), "startContainer after the "
                           "program started")
