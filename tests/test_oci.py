@@ -24,6 +24,7 @@ import unittest
 
 from tests import support
 from tests.engines import CgroupParent
+from tests.test_engines import wait_for
 from tests.test_security import probe_binary
 
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else support.PYTHON
@@ -31,16 +32,6 @@ RUNC = shutil.which("runc", path="/usr/sbin:/usr/bin:/sbin:/bin")
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ALL_CAPS_FOR_PROBE = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_SETUID",
                       "CAP_SETGID", "CAP_KILL", "CAP_SYS_ADMIN", "CAP_MKNOD"]
-
-
-def wait_for(check, what, timeout=15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def alive(pid):
