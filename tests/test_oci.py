@@ -622,12 +622,6 @@ class TestResources(OciCase):
     def has_swap_accounting():
         return os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
 
-    def test_memory_swap_needs_accounting(self):
-        if self.has_swap_accounting():
-            self.skipTest("host has swap accounting (covered by test_memory)")
-        self.skipTest("host has no memory.memsw.* (swap accounting off): swap is not "
-                      "checked")
-
     def test_cpu(self):
         cpus = "0" if os.cpu_count() == 1 else "0-1"
         got = self.cat({"cpu": {"shares": 512, "quota": 50000, "period": 100000,
