@@ -288,6 +288,7 @@ int main(int argc, char **argv)
 	else if (IS("open"))              r = do_open();
 	else if (IS("rlimit"))            r = do_rlimit();
 	else if (IS("setuid"))            r = setuid(getuid());
+	else if (IS("euid"))              { printf("%d\n", (int)geteuid()); return 0; }
 	else if (IS("nnp"))               { printf("%d\n", prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)); return 0; }
 #ifdef __x86_64__
 	else if (IS("x32"))               r = do_x32();

@@ -278,7 +278,7 @@ def become_command(L):
     # Limits and the OOM score while we are still root with every capability
     # (raising a hard limit or lowering the score needs CAP_SYS_RESOURCE).
     for res, soft, hard in L.rlimits:
-        _step(lambda: _setrlimit(res, soft, hard), f"setting rlimit {res}")
+        _step(lambda: _setrlimit(res, soft, hard), f"setting {_rlimit_name(res)}")
     if L.oom_score_adj is not None:
         _write("/proc/self/oom_score_adj", str(L.oom_score_adj).encode(), "setting oom_score_adj")
     if L.umask is not None:
@@ -378,8 +378,19 @@ def _wait_for_start(fifo_fd):
 
 
 def _setrlimit(res, soft, hard):
+    """setrlimit; Python reports EPERM (a limit above the hard one without
+    CAP_SYS_RESOURCE) as ValueError: make it an OSError that names both."""
+    import errno
     import resource
-    resource.setrlimit(res, (soft, hard))
+    try:
+        resource.setrlimit(res, (soft, hard))
+    except ValueError as e:
+        raise OSError(errno.EPERM, f"{e} (soft {soft}, hard {hard})") from None
+
+
+def _rlimit_name(res):
+    from .spec import RLIMITS
+    return RLIMITS[res] if 0 <= res < len(RLIMITS) else f"rlimit {res}"
 
 
 def run_hook(hook, state, phase):

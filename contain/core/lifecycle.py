@@ -195,6 +195,10 @@ def _create(rec, bundle, opts):
         # not the host's root; the 0700 state directory keeps others out.
         os.mkfifo(rec.path("exec.fifo"), 0o600)
         os.chmod(rec.path("exec.fifo"), 0o622)
+        if "user" in spec.namespaces(config):
+            # the init reopens it as the container's root (runc chowns it too)
+            os.chown(rec.path("exec.fifo"), _host_id(lx.get("uidMappings")),
+                     _host_id(lx.get("gidMappings")))
         launch.fifo_fd = os.open(rec.path("exec.fifo"), os.O_PATH | os.O_CLOEXEC)
     hook_state = oci_state(rec, "creating")
     launch.hook_state = hook_state

@@ -277,6 +277,21 @@ class ReadOnly(Op):
         linux.mount(None, self.path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_REC | kept)
 
 
+class MakeCwd(Op):
+    """process.cwd, made before the root turns read-only (runc does the
+    same: a read-only root with a missing cwd still runs)."""
+    after_pivot = True
+
+    def __init__(self, path):
+        self.path = path
+
+    def describe(self):
+        return f"creating the working directory {self.path}"
+
+    def run(self, ctx):
+        os.makedirs(self.path, exist_ok=True)
+
+
 class RemountRootReadOnly(Op):
     after_pivot = True
 
@@ -760,6 +775,9 @@ def plan_from_spec(config, rootfs, cgroup_version=1, cgroup_hierarchies=None,
     plan += _with_origin([ReadOnly(p) for p in lx.get("readonlyPaths") or ()],
                          "linux.readonlyPaths")
     if (config.get("root") or {}).get("readonly"):
+        cwd = (config.get("process") or {}).get("cwd") or "/"
+        if cwd != "/":
+            plan.append(MakeCwd(cwd))
         plan += _with_origin([RemountRootReadOnly()], "root.readonly")
     if prop in ("shared", "rshared", "unbindable", "runbindable"):
         plan.append(SetRootPropagation(prop))

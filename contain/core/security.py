@@ -317,7 +317,10 @@ def open_userns(uid_map, gid_map):
             os.close(ready_r)
             os.close(done_w)
             linux.unshare(linux.CLONE_NEWUSER)
-            os.write(ready_w, b"1")
+            # our pid as the mounted /proc numbers it: inside a container's
+            # PID namespace, before its own /proc is mounted, the fork's
+            # return value names another process in that /proc
+            os.write(ready_w, os.readlink("/proc/self").encode())
             os.read(done_r, 1)
             code = 0
         finally:
@@ -325,10 +328,11 @@ def open_userns(uid_map, gid_map):
     os.close(ready_w)
     os.close(done_r)
     try:
-        if os.read(ready_r, 1) != b"1":
+        proc_pid = os.read(ready_r, 32).decode()
+        if not proc_pid.isdigit():
             raise OSError(22, "unshare(CLONE_NEWUSER) failed in the helper process")
-        write_id_maps(pid, uid_map, gid_map)
-        return os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+        write_id_maps(proc_pid, uid_map, gid_map)
+        return os.open(f"/proc/{proc_pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
     finally:
         os.close(ready_r)
         os.close(done_w)         # EOF: the helper exits
