@@ -359,10 +359,12 @@ class TestMounts(OciCase):
         from contain.core import linux
         if not getattr(linux, "SYS_mount_setattr", 0):
             self.skipTest("no mount_setattr here: no idmapped mounts")
+        # the mount's mapping takes on-disk id N to the host id it maps N to:
+        # a root-owned file shows as 100000 (a user namespace's root)
         path = os.path.join(self.src, "owned")
         with open(path, "w") as f:
             f.write("x")
-        os.chown(path, 100000, 100000)
+        os.chown(path, 0, 0)
         out = self.with_mount("stat -c %u:%g /m/owned",
                               {"destination": "/m", "type": "bind", "source": self.src,
                                "options": ["bind", "idmap"],
@@ -370,7 +372,7 @@ class TestMounts(OciCase):
                                                 "size": 1000}],
                                "gidMappings": [{"containerID": 0, "hostID": 100000,
                                                 "size": 1000}]})
-        self.assertEqual(out.strip(), "0:0")
+        self.assertEqual(out.strip(), "100000:100000")
 
 
 # ============================================================== uts names
@@ -1065,9 +1067,13 @@ class TestContract(OciCase):
 
     def test_exec_forms(self):
         cid, pid = self.detached()
-        out = self.oci("exec", "--cwd", "/tmp/new", "--env", "A=b", "--user", "1000:1001",
+        out = self.oci("exec", "--cwd", "/tmp", "--env", "A=b", "--user", "1000:1001",
                        cid, "sh", "-c", 'echo "$PWD $A $(id -u) $(id -g)"').stdout
-        self.assertEqual(out, "/tmp/new b 1000 1001\n")
+        self.assertEqual(out, "/tmp b 1000 1001\n")
+        # as runc's: exec never creates its working directory
+        res = self.oci("exec", "--cwd", "/tmp/new", cid, "true", ok=False)
+        self.assertNotEqual(res.returncode, 0)
+        self.assertIn("/tmp/new", res.stderr)
         process = {"args": ["sh", "-c", "echo from-process-json $X; exit 7"],
                    "env": [PATH_ENV, "X=y"], "cwd": "/", "user": {"uid": 0, "gid": 0}}
         pfile = os.path.join(self.tmp, "process.json")

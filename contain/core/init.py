@@ -43,6 +43,7 @@ class Launch:
         # (idmapped mounts), the host (uid, gid) of the container's root
         self.userns = kw.pop("userns", False)  # enter (run) or join (exec) one
         self.host_plan = kw.pop("host_plan", [])
+        self.userns_path = kw.pop("userns_path", None)   # join this one (not new)
         self.userns_fd = kw.pop("userns_fd", -1)
         self.owner = kw.pop("owner", None)
         self.unshare_flags = kw.pop("unshare_flags")
@@ -175,6 +176,15 @@ def _setup_and_exec(L):
         # unshare below (the container's root may not walk the host's path).
         _step(lambda: os.chdir(L.root), "entering the root filesystem")
         root = "."
+    # A user namespace given by path is joined now, after the host phase:
+    # the namespaces unshared next then belong to it, as to a new one.
+    if L.userns_path:
+        fd = os.open(L.userns_path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            _step(lambda: linux.setns(fd, linux.CLONE_NEWUSER),
+                  f"joining namespace {L.userns_path}")
+        finally:
+            os.close(fd)
     # One unshare for the rest, CLONE_NEWUSER among them: namespaces created
     # with a user namespace belong to it, so the container's root rules its
     # own mounts, network, hostname and IPC, and nothing of the host's.
@@ -192,7 +202,7 @@ def _setup_and_exec(L):
         # Our ids are still the host root's, unmapped in the namespace:
         # become its root (uid 0 inside, the range's first id outside).
         from . import security
-        log(f"becoming root of the user namespace")
+        log("becoming root of the user namespace")
         _step(security.become_userns_root, "becoming root of the user namespace")
         # the credential change cleared the parent-death signal: set it again
         linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)

@@ -235,6 +235,7 @@ def _create(rec, bundle, opts):
         proc = spawn(launch, child_main,
                      pidns=None if "pid" in ns and not ns["pid"] else ns.get("pid") or False,
                      time_offsets=time_offsets(lx) if "time" in ns and not ns["time"] else None,
+                     timens=ns.get("time"),
                      stdio=opts.stdio, on_ready=on_ready, on_hooks=on_hooks,
                      want_master=bool(opts.want_master and launch.tty and not
                                       opts.console_socket),
@@ -270,8 +271,8 @@ def launch_for(bundle, rec, cg, opts):
     ns = spec.namespaces(config)
     unshare, join = 0, []
     for kind in ("user", "cgroup", "ipc", "uts", "network", "mount"):
-        if kind not in ns:
-            continue
+        if kind not in ns or (kind == "user" and ns[kind]):
+            continue        # (a user namespace given by path is joined after the host phase)
         flag = linux.NAMESPACES["net" if kind == "network" else
                                "mnt" if kind == "mount" else kind]
         if ns[kind]:
@@ -286,10 +287,12 @@ def launch_for(bundle, rec, cg, opts):
     plan = mounts.plan_from_spec(config, bundle.rootfs, cg.version, no_pivot=opts.no_pivot)
     userns = "user" in ns and not ns["user"]
     extra = {}
-    if userns:
+    if "user" in ns:    # new, or joined by path: the host phase comes first either way
         host_plan, plan = mounts.split_plan(plan)
-        owner = _host_id(lx.get("uidMappings")), _host_id(lx.get("gidMappings"))
-        extra = dict(userns=True, host_plan=host_plan, owner=owner)
+        owner = (_host_id(lx.get("uidMappings")), _host_id(lx.get("gidMappings"))) \
+            if userns else None
+        extra = dict(userns=True, host_plan=host_plan, owner=owner,
+                     userns_path=ns["user"])
     user = proc.get("user") or {}
     caps = cap_sets_from_spec(proc.get("capabilities"))
     console = None

@@ -38,7 +38,7 @@ class Process:
 
 
 def spawn(launch, child_main, pidns=None, time_offsets=None, stdio=None,
-          on_ready=None, on_hooks=None, want_master=False, cgroup2_dir=None):
+          on_ready=None, on_hooks=None, want_master=False, cgroup2_dir=None, timens=None):
     """Fork the process that runs child_main(launch) and follow its reports.
 
     pidns: None (a new PID namespace: the child is its PID 1), a path to
@@ -58,7 +58,7 @@ def spawn(launch, child_main, pidns=None, time_offsets=None, stdio=None,
         import socket
         parent_sock, launch.ttysock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     pid = _fork_into_namespaces(launch, child_main, pidns, time_offsets, stdio,
-                                (errr, gow, parent_sock), cgroup2_dir)
+                                (errr, gow, parent_sock), cgroup2_dir, timens)
     os.close(errw)
     if gor >= 0:
         os.close(gor)
@@ -85,7 +85,7 @@ def spawn(launch, child_main, pidns=None, time_offsets=None, stdio=None,
 
 
 def _fork_into_namespaces(launch, child_main, pidns, time_offsets, stdio, parent_fds,
-                          cgroup2_dir=None):
+                          cgroup2_dir=None, timens=None):
     """fork() with the child in its PID (and time) namespace: both take
     effect for children only, so we enter them, fork, and go back to ours,
     so that our later children (hooks, ip, iptables) are born outside."""
@@ -98,12 +98,15 @@ def _fork_into_namespaces(launch, child_main, pidns, time_offsets, stdio, parent
                 linux.unshare(linux.CLONE_NEWPID)
             else:
                 _join(pidns, linux.CLONE_NEWPID)
-        if time_offsets is not None:
+        if time_offsets is not None or timens:
             own.append((os.open("/proc/self/ns/time", os.O_RDONLY | os.O_CLOEXEC),
                         linux.CLONE_NEWTIME))
-            linux.unshare(linux.CLONE_NEWTIME)
-            if time_offsets:
-                linux.write_file("/proc/self/timens_offsets", time_offsets.encode())
+            if timens:
+                _join(timens, linux.CLONE_NEWTIME)
+            else:
+                linux.unshare(linux.CLONE_NEWTIME)
+                if time_offsets:
+                    linux.write_file("/proc/self/timens_offsets", time_offsets.encode())
         pid = _fork(launch, cgroup2_dir)
         if pid == 0:
             try:
