@@ -22,7 +22,7 @@ import signal
 import time
 
 from . import cgroups, linux, mounts, spec, state
-from .spawn import kill_and_reap, spawn
+from .spawn import spawn
 from ..clock import now
 from ..errors import Conflict, ContainError, NotFound, UsageError
 
@@ -659,7 +659,3 @@ def wait_process(proc, interactive=True):
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-
-
-__all__ = ["create", "start", "run_foreground", "get_state", "list_all", "pids", "kill",
-           "delete", "pause", "update", "kill_and_reap"]

@@ -21,19 +21,10 @@ import os
 import signal
 import time
 
-from ..core import linux, mounts
-
 from . import state
 from .state import fault_point
 from ..errors import CommandError, Conflict, ContainError, UsageError
 from ..clock import now
-
-NAMESPACE_FLAGS = (linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC
-                   | linux.CLONE_NEWNET | linux.CLONE_NEWCGROUP)
-
-
-NAMESPACE_ORDER = ("pid", "uts", "mnt", "ipc", "net", "cgroup", "user")
-
 
 class Setup:
     """An undo stack: each step registers how to undo itself."""
