@@ -9,7 +9,6 @@ signal for a paused container (stop, kill, rm -f) thaws it afterwards, as
 Docker does: a frozen process handles no signal, not even SIGKILL on v1.
 """
 
-import os
 
 from ..errors import Conflict, ContainError
 

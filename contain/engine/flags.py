@@ -10,7 +10,6 @@ The configuration is a plain dict (JSON-serialisable) with these keys:
 """
 
 import os
-import signal
 
 from ..core.spec import parse_signal  # noqa: F401  (one parser for both halves)
 from ..errors import UsageError

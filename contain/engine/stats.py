@@ -5,7 +5,6 @@ JSON lines, and info's cgroup lines.
 """
 
 import json
-import os
 
 from ..core.cgroups import usable_cpus
 
