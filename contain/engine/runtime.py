@@ -590,13 +590,12 @@ _RIGHT = ("babbage", "curie", "darwin", "dijkstra", "euler", "fermi", "gauss",
 
 
 def random_name(store):
-    taken = set(store.names())
     for _ in range(100):
         a, b, n = os.urandom(3)
         name = f"{_LEFT[a % len(_LEFT)]}_{_RIGHT[b % len(_RIGHT)]}"
-        if name in taken:
+        if store.name_owner(name):
             name = f"{name}{n % 100}"
-        if name not in taken:
+        if not store.name_owner(name):
             return name
     return "c_" + os.urandom(6).hex()
 
