@@ -780,13 +780,7 @@ def attach(netinfo, pid, log=None):
                 f"link set dev {veth} type bridge_slave hairpin on",   # for hairpin NAT
                 f"link set {veth} up"], f"connecting container {cid[:12]} to {br}")
 
-        # Container side: one batch run from inside its namespace.
-        _in_netns(pid, lambda: _ip_batch(
-            ["link set lo up",
-             f"addr add {netinfo['ip']}/{prefix} dev eth0",
-             "link set eth0 up",
-             f"route add default via {netinfo['gateway']} dev eth0"],
-            f"configuring eth0 of container {cid[:12]}"))
+        _in_netns(pid, lambda: _configure_eth0(cid, netinfo, prefix))
 
         if netinfo.get("ports"):
             _log(log, "publishing " + ", ".join(map(format_port, netinfo["ports"])))
@@ -802,6 +796,23 @@ def attach(netinfo, pid, log=None):
     for w in warnings:
         _warn(w)
     return warnings
+
+
+def _configure_eth0(cid, netinfo, prefix):
+    """Container side, from inside its namespace: lo and eth0 up, eth0's
+    address and the default route (netlink requests: no ip to run)."""
+    from ..core import linux
+    from . import netlink
+    try:
+        linux.interface_up("lo")
+        with netlink.Route() as rt:
+            rt.add_address("eth0", netinfo["ip"], prefix)
+            linux.interface_up("eth0")
+            rt.add_default_route(netinfo["gateway"], "eth0")
+    except OSError as e:
+        where = f" ({e.filename})" if e.filename else ""
+        raise ContainError(f"configuring eth0 of container {cid[:12]}: "
+                           f"{e.strerror or e}{where}") from None
 
 
 def _register(store, record, cid, netinfo):
