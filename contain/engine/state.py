@@ -7,6 +7,7 @@ Layout under the state root (default /var/lib/contain):
     containers/<id>/state.json    what happened (pid, start time, exit...)
     containers/<id>/...           rootfs pieces, log, hosts files
     containers.lock               taken for creating/renaming/removing
+    names/<name>                  symlink to the id of the container of that name
 
 Records are written to a temporary file and renamed over the old one, so a
 crash leaves either the old or the new record, never half of one.  Status is
