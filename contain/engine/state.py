@@ -30,6 +30,7 @@ from ..errors import Conflict, ContainError, NotFound, UsageError
 
 DEFAULT_ROOT = "/var/lib/contain"
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+NAME_MAX = 255      # a name is a file name in names/ (ASCII only: NAME_RE)
 # a container's directory on its way out (renamed first, then emptied): no
 # command lists it, and any command that lists containers finishes the job
 TRASH_PREFIX = ".trash-"
@@ -327,12 +328,7 @@ class Store:
                            "that container to be able to reuse that name.")
         link = self._name_link(name)
         ignore_missing(os.unlink, link)            # stale: its owner is gone
-        try:
-            os.symlink(cid, link)
-        except OSError as e:
-            if e.errno == errno.ENAMETOOLONG:
-                raise UsageError(f"container name too long ({len(name)} characters)") from None
-            raise
+        os.symlink(cid, link)
 
     def _release_name(self, name, cid):
         """Remove name's link if it still points at cid (lock held)."""
@@ -499,6 +495,9 @@ def check_name(name):
     if not check_name_ok(name):
         raise UsageError(f"Invalid container name ({name}), only "
                          "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    if len(name) > NAME_MAX:
+        raise UsageError(f"container name too long ({len(name)} characters, "
+                         f"at most {NAME_MAX})")
 
 
 def new_id():
