@@ -138,7 +138,9 @@ def pump_main(argv):
     pump(streams, writer)
     writer.close()
     _, status = os.waitpid(pid, 0)
-    _exec("exit_main", root, cid, status)
+    # the exit phase in this interpreter: `stop` and `rm -f` wait for it,
+    # and a fresh one would cost its start-up first (a restart execs anyway)
+    exit_main([root, cid, status])
 
 
 def exit_main(argv):

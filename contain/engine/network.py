@@ -771,22 +771,9 @@ def attach(netinfo, pid, log=None):
             _sysctl(f"net/ipv4/conf/{br}/route_localnet", "1")
             _ensure_forwarding(store)
             _log(log, f"creating veth {veth} <-> eth0 {netinfo['ip']} in pid {pid}'s netns")
-            _ip_batch([
-                f"addr replace {record['gateway']}/{prefix} dev {br}",   # idempotent
-                f"link set {br} up",
-                f"link add name {veth} mtu {mtu} type veth peer name eth0 mtu {mtu} "
-                f"address {netinfo['mac']} netns {pid}",
-                f"link set {veth} master {br}",
-                f"link set dev {veth} type bridge_slave hairpin on",   # for hairpin NAT
-                f"link set {veth} up"], f"connecting container {cid[:12]} to {br}")
+            _connect_veth(cid, netinfo, record["gateway"], prefix, pid)
 
-        # Container side: one batch run from inside its namespace.
-        _in_netns(pid, lambda: _ip_batch(
-            ["link set lo up",
-             f"addr add {netinfo['ip']}/{prefix} dev eth0",
-             "link set eth0 up",
-             f"route add default via {netinfo['gateway']} dev eth0"],
-            f"configuring eth0 of container {cid[:12]}"))
+        _in_netns(pid, lambda: _configure_eth0(cid, netinfo, prefix))
 
         if netinfo.get("ports"):
             _log(log, "publishing " + ", ".join(map(format_port, netinfo["ports"])))
@@ -802,6 +789,42 @@ def attach(netinfo, pid, log=None):
     for w in warnings:
         _warn(w)
     return warnings
+
+
+def _connect_veth(cid, netinfo, gateway, prefix, pid):
+    """Host side (store lock held): the bridge's address (idempotent) and up,
+    then the veth pair, its host end on the bridge with hairpin on, its
+    peer born as eth0 in the container's namespace."""
+    from ..core import linux
+    from . import netlink
+    br, veth = netinfo["bridge"], netinfo["veth"]
+    try:
+        with netlink.Route() as rt:
+            rt.add_address(br, gateway, prefix, replace=True)
+            linux.interface_up(br)
+            rt.add_veth(veth, netinfo["mtu"], br, netinfo["mac"], pid)
+            rt.set_hairpin(veth)        # for hairpin NAT
+    except OSError as e:
+        where = f" ({e.filename})" if e.filename else ""
+        raise ContainError(f"connecting container {cid[:12]} to {br}: "
+                           f"{e.strerror or e}{where}") from None
+
+
+def _configure_eth0(cid, netinfo, prefix):
+    """Container side, from inside its namespace: lo and eth0 up, eth0's
+    address and the default route (netlink requests: no ip to run)."""
+    from ..core import linux
+    from . import netlink
+    try:
+        linux.interface_up("lo")
+        with netlink.Route() as rt:
+            rt.add_address("eth0", netinfo["ip"], prefix)
+            linux.interface_up("eth0")
+            rt.add_default_route(netinfo["gateway"], "eth0")
+    except OSError as e:
+        where = f" ({e.filename})" if e.filename else ""
+        raise ContainError(f"configuring eth0 of container {cid[:12]}: "
+                           f"{e.strerror or e}{where}") from None
 
 
 def _register(store, record, cid, netinfo):

@@ -488,13 +488,13 @@ def _parent_if_monitor(pid):
 
 def wait_monitor_gone(c, timeout):
     """Wait until the container's monitor process has exited (or timeout)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    since = time.monotonic()
+    while time.monotonic() < since + timeout:
         pid = c.state.get("monitor_pid")
         if not pid or pid == os.getpid() or not state.process_alive(
                 pid, c.state.get("monitor_start"), c.state.get("boot_id")):
             return True
-        time.sleep(0.01)
+        _pause(since)
     return False
 
 
@@ -522,15 +522,20 @@ def kill_container(c, sig):
 
 def wait_gone(c, timeout):
     """Wait until the container's PID 1 is gone (not a zombie) or timeout."""
-    deadline = time.monotonic() + timeout
-    delay = 0.002
-    while time.monotonic() < deadline:
+    since = time.monotonic()
+    while time.monotonic() < since + timeout:
         if not state.process_alive(c.state.get("pid"), c.state.get("start_time"),
                                    c.state.get("boot_id")):
             return True
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
+        _pause(since)
     return False
+
+
+def _pause(since):
+    """Between two looks at a process or record: every 2 ms for the first
+    0.2 s (a killed container is gone, and its exit recorded, that soon),
+    then every 50 ms."""
+    time.sleep(0.002 if time.monotonic() - since < 0.2 else 0.05)
 
 
 def stop(store, ref, timeout=None, log=None):
@@ -559,15 +564,15 @@ def stop(store, ref, timeout=None, log=None):
 
 def wait_recorded(c, timeout):
     """Wait until the monitor recorded the exit (finished_at)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    since = time.monotonic()
+    while time.monotonic() < since + timeout:
         try:
             c.reload()
         except (OSError, ContainError):
             return False
         if c.state.get("finished_at") and not c.running:
             return True
-        time.sleep(0.01)
+        _pause(since)
     return False
 
 
@@ -581,13 +586,12 @@ _RIGHT = ("babbage", "curie", "darwin", "dijkstra", "euler", "fermi", "gauss",
 
 
 def random_name(store):
-    taken = set(store.names())
     for _ in range(100):
         a, b, n = os.urandom(3)
         name = f"{_LEFT[a % len(_LEFT)]}_{_RIGHT[b % len(_RIGHT)]}"
-        if name in taken:
+        if store.name_owner(name):
             name = f"{name}{n % 100}"
-        if name not in taken:
+        if not store.name_owner(name):
             return name
     return "c_" + os.urandom(6).hex()
 

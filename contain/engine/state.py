@@ -7,6 +7,7 @@ Layout under the state root (default /var/lib/contain):
     containers/<id>/state.json    what happened (pid, start time, exit...)
     containers/<id>/...           rootfs pieces, log, hosts files
     containers.lock               taken for creating/renaming/removing
+    names/<name>                  symlink to the id of the container of that name
 
 Records are written to a temporary file and renamed over the old one, so a
 crash leaves either the old or the new record, never half of one.  Status is
@@ -28,6 +29,7 @@ from ..errors import Conflict, ContainError, NotFound, UsageError
 
 DEFAULT_ROOT = "/var/lib/contain"
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+NAME_MAX = 255      # a name is a file name in names/ (ASCII only: NAME_RE)
 # a container's directory on its way out (renamed first, then emptied): no
 # command lists it, and any command that lists containers finishes the job
 TRASH_PREFIX = ".trash-"
@@ -273,7 +275,68 @@ class Store:
         return out
 
     def names(self):
+        """{name: id} of every container, from the records themselves."""
         return {c.name: c.id for c in self.all(damaged=True) if c.name}
+
+    # ------------------------------------------------------ the names index
+    # names/<name> is a symlink to the id of the container that has (or had)
+    # the name, so that a create or a lookup by name reads one link instead
+    # of every record.  The records stay the truth: a link counts only if the
+    # record it points to still has that name, and a stale one (its container
+    # removed or renamed, or a create killed halfway) is replaced when the
+    # name is claimed again.  Links are made and removed under the store's
+    # lock; the directory appears (built from the records) once, atomically.
+    def _name_link(self, name):
+        return os.path.join(self.root, "names", name)
+
+    def name_owner(self, name):
+        """The id of the container named `name`, or None."""
+        if not os.path.isdir(os.path.join(self.root, "names")):
+            return self.names().get(name)          # a store from before the index
+        try:
+            cid = os.readlink(self._name_link(name))
+        except OSError:
+            return None
+        try:
+            return cid if self.load(cid, partial=True).name == name else None
+        except ContainError:
+            return None
+
+    def _index(self):
+        """Make names/ from the records if missing (the caller holds the
+        store's lock): built aside, then renamed into place."""
+        d = os.path.join(self.root, "names")
+        if os.path.isdir(d):
+            return d
+        tmp = f"{d}.new.{os.getpid()}"
+        remove_tree(tmp)
+        os.mkdir(tmp, PRIVATE_MODE)
+        for name, cid in self.names().items():
+            os.symlink(cid, os.path.join(tmp, name))
+        os.rename(tmp, d)
+        return d
+
+    def _claim_name(self, name, cid):
+        """Point name at cid, refusing a name another container has (the
+        caller holds the store's lock)."""
+        self._index()
+        owner = self.name_owner(name)
+        if owner is not None and owner != cid:
+            raise Conflict(f'The container name "/{name}" is already in use by '
+                           f'container "{owner}". You have to remove (or rename) '
+                           "that container to be able to reuse that name.")
+        link = self._name_link(name)
+        ignore_missing(os.unlink, link)            # stale: its owner is gone
+        os.symlink(cid, link)
+
+    def _release_name(self, name, cid):
+        """Remove name's link if it still points at cid (lock held)."""
+        link = self._name_link(name)
+        try:
+            if os.readlink(link) == cid:
+                os.unlink(link)
+        except OSError:
+            pass
 
     def find(self, ref, damaged=False):
         """A container by full id, name, or unique id prefix.  damaged=True
@@ -283,9 +346,9 @@ class Store:
         ids = self.ids()
         if ref in ids:
             return self.load(ref, partial=damaged)
-        for c in self.all(damaged=True):
-            if c.name == ref:
-                return self.load(c.id, partial=damaged)
+        owner = self.name_owner(ref) if check_name_ok(ref) else None
+        if owner is not None:
+            return self.load(owner, partial=damaged)
         matches = [i for i in ids if i.startswith(ref)] if re.match(r"^[0-9a-f]+$", ref) else []
         if len(matches) == 1:
             return self.load(matches[0], partial=damaged)
@@ -298,25 +361,18 @@ class Store:
         name = config["name"]
         check_name(name)
         with self.lock():
-            self._name_free(name)
+            self._claim_name(name, config["id"])   # first: a record always has its link
             d = self.container_dir(config["id"])
-            os.makedirs(d, mode=0o700)
             try:
+                os.makedirs(d, mode=0o700)
                 write_json(os.path.join(d, "state.json"), state)
                 # config.json last: a container only "exists" once both are there
                 write_json(os.path.join(d, "config.json"), config)
             except BaseException:   # a full disk: nothing is left behind
                 remove_tree(d)
+                self._release_name(name, config["id"])
                 raise
         return Container(self, config["id"], config, state)
-
-    def _name_free(self, name):
-        """Refuse a name another container has (the caller holds the lock)."""
-        taken = self.names()
-        if name in taken:
-            raise Conflict(f'The container name "/{name}" is already in use by '
-                           f'container "{taken[name]}". You have to remove (or rename) '
-                           "that container to be able to reuse that name.")
 
     def rename(self, ref, new_name):
         """`contain rename`: a new name in the container's record, checked for
@@ -328,11 +384,13 @@ class Store:
             if c.name == new_name:
                 raise Conflict(f"Renaming a container with the same name as its "
                                f"current name: {new_name}")
-            self._name_free(new_name)
+            self._claim_name(new_name, c.id)
             with self.container_lock(c.id):
                 c = self.load(c.id)
+                old_name = c.name
                 c.config["name"] = new_name
                 write_json(c.path("config.json"), c.config)
+            self._release_name(old_name, c.id)
         return c
 
     def delete(self, cid):
@@ -348,6 +406,7 @@ class Store:
         trash = os.path.join(self.containers, f"{TRASH_PREFIX}{cid}.{os.getpid()}")
         try:
             with self.container_lock(cid):
+                name = self._recorded_name(cid)
                 os.rename(d, trash)
                 fault_point("rm-renamed")
                 remove_tree(trash)  # the lock file too: our descriptor stays valid
@@ -356,6 +415,16 @@ class Store:
         if os.path.exists(trash):
             raise ContainError(f"removing {trash}: directory not empty "
                                "(is something mounted there?)")
+        if name:    # a link left stale is harmless; this keeps names/ from growing
+            with self.lock():
+                self._release_name(name, cid)
+
+    def _recorded_name(self, cid):
+        try:
+            name = read_json(os.path.join(self.container_dir(cid), "config.json"))["name"]
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+        return name if isinstance(name, str) and check_name_ok(name) else None
 
 
 class DamagedRecord(ContainError):
@@ -417,10 +486,17 @@ def _empty_trash(path):
             os.close(fd)
 
 
+def check_name_ok(name):
+    return bool(NAME_RE.match(name or ""))
+
+
 def check_name(name):
-    if not NAME_RE.match(name or ""):
+    if not check_name_ok(name):
         raise UsageError(f"Invalid container name ({name}), only "
                          "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    if len(name) > NAME_MAX:
+        raise UsageError(f"container name too long ({len(name)} characters, "
+                         f"at most {NAME_MAX})")
 
 
 def new_id():

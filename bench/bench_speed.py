@@ -1,0 +1,264 @@
+#!/usr/bin/python3
+"""contain's start path beside runc and podman, in one interleaved run (not a
+test: it prints figures).
+
+    sudo bench/bench_speed.py [--runs N]
+
+Everything runs inside a private network + mount + PID namespace with a
+cgroup parent of its own (tests/engines.py's Sandbox), removed at the end;
+podman keeps its store, configuration and runtime files in the sandbox's
+temporary directory and drives the installed runc through cgroupfs.  Each
+row alternates its two commands run by run (so both see the same machine)
+and prints both medians and their ratio: below 1.0, contain is faster.
+
+  contain-runc run      `contain-runc run ID` vs `runc run ID`, one bundle:
+                        `runc spec`'s default config.json running /bin/true
+  contain-runc exec     `contain-runc exec` vs `runc exec` of /bin/true
+  exec                  `contain exec CONTAINER true` vs `runc exec`
+  run --rm IMAGE        `contain run --rm busybox true` vs
+                        `podman run --rm --network none busybox true`
+  run -d, 100 present   `run -d --rootfs DIR sleep` with 100 running
+                        containers in the store vs with none
+  bridge                `run --rm --rootfs DIR true` on the default bridge
+                        (and with -p) vs `--network none`
+  monitor PSS           the proportional memory of contain's monitor for
+                        one running container vs podman's conmon
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+sys.path[:0] = [TOP, HERE, os.path.join(TOP, "images")]
+CONTAIN = os.path.join(TOP, "contain.py")       # its shebang: /usr/bin/python3 -IS
+PYTHON = "/usr/bin/python3"
+
+
+def time_once(cmd, env=None, cwd=None):
+    t0 = time.perf_counter()
+    subprocess.run(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return (time.perf_counter() - t0) * 1000
+
+
+def pair(runs, a, b):
+    """Medians of a() and b() (each returns ms), alternating run by run."""
+    ta, tb = [], []
+    for _ in range(runs):
+        ta.append(a())
+        tb.append(b())
+    return statistics.median(ta), statistics.median(tb)
+
+
+ROWS = []
+
+
+def row(label, a, b, unit="ms"):
+    ROWS.append((label, a, b, unit))
+    ratio = f"{a / b:.2f}" if b else ""
+    bs = f"{b:8.1f} {unit}" if b else ""
+    print(f"  {label:58s} {a:8.1f} {unit} {bs:>11s}  {ratio}", flush=True)
+
+
+def pss_mb(pid):
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    raise ValueError(f"no Pss for {pid}")
+
+
+class Here:
+    """What tests/engines.py's Podman wants of a sandbox, for a process that
+    already runs inside it."""
+
+    def __init__(self, tmp, cgroup_path):
+        self.tmp = tmp
+        self.tmpdir = os.path.join(tmp, "tmp")
+        os.makedirs(self.tmpdir, mode=0o1777, exist_ok=True)
+        self.env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "TMPDIR": self.tmpdir}
+        self.cgroup = type("Cg", (), {"path": cgroup_path})()
+
+    def run(self, args, timeout=120, **kw):
+        kw.setdefault("capture_output", True)
+        kw.setdefault("text", True)
+        return subprocess.run(args, timeout=timeout, **kw)
+
+
+def contain_env(work, name, parent, network="none"):
+    return {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+            "CONTAIN_ROOT": os.path.join(work, name), "CONTAIN_CGROUP_PARENT": parent,
+            "CONTAIN_DEFAULT_NETWORK": network}
+
+
+def contain(env, *args, check=True):
+    res = subprocess.run([CONTAIN, *args], env=env, capture_output=True, text=True,
+                         stdin=subprocess.DEVNULL)
+    if check and res.returncode != 0:
+        raise SystemExit(f"contain {' '.join(args)}: {res.stderr.strip()}")
+    return res.stdout.strip()
+
+
+def bench_oci(work, rootfs, parent, runs, runc):
+    import bench_oci
+    link = os.path.join(work, "contain-runc")
+    os.symlink(CONTAIN, link)
+    ours = [link, "--root", os.path.join(work, "state-contain-runc")]
+    theirs = [runc, "--root", os.path.join(work, "state-runc")]
+    bundle = bench_oci.make_bundle(work, "minimal", rootfs, bench_oci.minimal_config(parent))
+    n = iter(range(10 ** 6))
+    a, b = pair(runs, lambda: time_once(ours + ["run", f"c{next(n)}"], cwd=bundle),
+                lambda: time_once(theirs + ["run", f"r{next(n)}"], cwd=bundle))
+    row("contain-runc run vs runc run (runc spec's bundle)", a, b)
+    for name, cmd in (("long-contain", ours), ("long-runc", theirs)):
+        config = bench_oci.minimal_config(parent)
+        config["process"]["args"] = ["sleep", "1000"]
+        config["linux"]["cgroupsPath"] = f"/{parent}/{name}"
+        long_bundle = bench_oci.make_bundle(work, name, rootfs, config)
+        subprocess.run(cmd + ["run", "-d", name], cwd=long_bundle, check=True,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    a, b = pair(runs, lambda: time_once(ours + ["exec", "long-contain", "/bin/true"]),
+                lambda: time_once(theirs + ["exec", "long-runc", "/bin/true"]))
+    row("contain-runc exec vs runc exec", a, b)
+    return lambda: time_once(theirs + ["exec", "long-runc", "/bin/true"])
+
+
+def bench_exec(work, rootfs, parent, runs, runc_exec):
+    env = contain_env(work, "state-exec", parent)
+    cid = contain(env, "run", "-d", "--rootfs", rootfs, "sleep", "1000")
+    a, b = pair(runs, lambda: time_once([CONTAIN, "exec", cid, "true"], env=env), runc_exec)
+    row("contain exec vs runc exec", a, b)
+
+
+def bench_image(work, rootfs, parent, runs):
+    from tests import engines
+    env = contain_env(work, "state-image", parent)
+    contain(env, "run", "--rm", "busybox", "true")   # builds and imports busybox once
+    pm = engines.Podman(Here(os.path.join(work, "p"), "/" + parent),
+                        engines.which("runc"))
+    image = pm.import_rootfs(engines.rootfs_tar(rootfs, os.path.join(work, "rootfs.tar")))
+    podman_run = pm.argv("run", "--rm", *pm.run_args(), image, "true")
+    time_once(podman_run, env=pm.env)
+    a, b = pair(runs, lambda: time_once([CONTAIN, "run", "--rm", "busybox", "true"], env=env),
+                lambda: time_once(podman_run, env=pm.env))
+    row("contain run --rm IMAGE true vs podman run --rm", a, b)
+    res = pm("run", "-d", *pm.run_args(), image, "sleep", "1000")
+    if res.returncode != 0:
+        raise SystemExit(f"podman run -d: {res.stderr.strip()}")
+    conmon = pm("inspect", "--format", "{{.State.ConmonPid}}", res.stdout.strip())
+    return pm, int(conmon.stdout.strip())
+
+
+def bench_many(work, rootfs, parent, runs, conmon_pid):
+    empty = contain_env(work, "state-empty", parent)
+    full = contain_env(work, "state-full", parent)
+    ids = [contain(full, "run", "-d", "--rootfs", rootfs, "sleep", "1000")
+           for _ in range(100)]
+
+    def run_d(env):
+        def once():
+            t0 = time.perf_counter()
+            cid = contain(env, "run", "-d", "--rootfs", rootfs, "sleep", "1000")
+            ms = (time.perf_counter() - t0) * 1000
+            contain(env, "rm", "-f", cid)
+            return ms
+        return once
+    a, b = pair(runs, run_d(full), run_d(empty))
+    row("run -d, 100 containers present vs none", a, b)
+    a, b = pair(runs, lambda: time_once([CONTAIN, "ps", "-a"], env=full),
+                lambda: time_once([CONTAIN, "ps", "-a"], env=empty))
+    row("ps -a, 100 containers vs none", a, b)
+
+    def stop_rm(verb):
+        def once():
+            cid = contain(empty, "run", "-d", "--rootfs", rootfs, "sleep", "1000")
+            ms = time_once([CONTAIN, *verb, cid], env=empty)
+            contain(empty, "rm", "-f", cid, check=False)
+            return ms
+        return once
+    stop = statistics.median(stop_rm(["stop", "-t", "0"])() for _ in range(runs))
+    rm = statistics.median(stop_rm(["rm", "-f"])() for _ in range(runs))
+    row("stop -t 0 (running container)", stop, 0)
+    row("rm -f (running container)", rm, 0)
+    import json
+    pss = []
+    for cid in ids[:10]:
+        with open(os.path.join(full["CONTAIN_ROOT"], "containers", cid, "state.json")) as f:
+            pss.append(pss_mb(json.load(f)["monitor_pid"]))
+    row("monitor PSS per running container vs conmon", statistics.median(pss),
+        pss_mb(conmon_pid), "MB")
+    contain(full, "rm", "-f", *ids)
+
+
+def bench_bridge(work, rootfs, parent, runs):
+    none = contain_env(work, "state-net", parent, "none")
+    bridge = dict(none, CONTAIN_DEFAULT_NETWORK="bridge")
+    cmd = [CONTAIN, "run", "--rm", "--rootfs", rootfs, "true"]
+    published = [CONTAIN, "run", "--rm", "-p", "8080:80", "--rootfs", rootfs, "true"]
+    time_once(cmd, env=bridge)                 # bridge and chains made once
+    a, b = pair(runs, lambda: time_once(cmd, env=bridge), lambda: time_once(cmd, env=none))
+    row("run --rm true, bridge vs --network none", a, b)
+    a, b = pair(runs, lambda: time_once(published, env=bridge),
+                lambda: time_once(cmd, env=none))
+    row("run --rm -p 8080:80 true, bridge vs --network none", a, b)
+    contain(bridge, "network", "prune", check=False)
+
+
+def inside(args):
+    """The measurements, in the sandbox (net, mount and PID namespaces)."""
+    import busybox
+    work = args.work
+    rootfs = busybox.build(os.path.join(work, "rootfs"))
+    runs = args.runs
+    print(f"{'':60s} {'contain':>11s} {'other':>11s}  ratio", flush=True)
+    runc_exec = bench_oci(work, rootfs, args.parent, runs, args.runc)
+    bench_exec(work, rootfs, args.parent, runs, runc_exec)
+    pm, conmon = bench_image(work, rootfs, args.parent, runs)
+    bench_many(work, rootfs, args.parent, runs, conmon)
+    bench_bridge(work, rootfs, args.parent, runs)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--runc", default=shutil.which("runc") or "/usr/sbin/runc")
+    ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--work", help=argparse.SUPPRESS)
+    ap.add_argument("--parent", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.inside:
+        return inside(args)
+    if os.geteuid() != 0:
+        sys.exit("bench_speed.py: run as root")
+    from tests import engines
+    reason = engines.missing("runc", "podman", "unshare", "nsenter")
+    if reason:
+        sys.exit(f"bench_speed.py: {reason}")
+    print(f"python {sys.version.split()[0]} (/usr/bin/python3 -IS), {os.cpu_count()} CPUs, "
+          f"Linux {os.uname().release}, {time.strftime('%Y-%m-%d')}, "
+          f"{args.runs} interleaved rounds, medians", flush=True)
+    sb = engines.Sandbox(prefix="cbs-")   # podman: runroot under 50 characters
+    try:
+        sb.start()
+        work = os.path.join(sb.tmp, "w")
+        os.mkdir(work, 0o755)
+        proc = sb.popen([PYTHON, os.path.abspath(__file__), "--inside", "--runs",
+                         str(args.runs), "--runc", args.runc, "--work", work,
+                         "--parent", sb.cgroup.name], env=sb.env)
+        rc = proc.wait()
+        if rc:
+            print(f"bench_speed.py: the measurements failed (exit {rc})", file=sys.stderr)
+    finally:
+        problems = sb.stop()
+        if problems:
+            print(f"bench_speed.py: left behind: {problems}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
