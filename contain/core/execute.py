@@ -16,7 +16,7 @@ import os
 
 from . import linux, spec
 from .lifecycle import (_bundle_config, _cgroup_or_none, cgroup_of, connect_console, load,
-                        seccomp_program, wait_process)
+                        process_fields, seccomp_program, wait_process)
 from .spawn import spawn
 from .state import write_text
 from ..errors import Conflict, UsageError
@@ -45,7 +45,6 @@ def launch_for_process(process, pid, cgroup, config, console_socket=None, log=No
     """The Launch of a process.json (or of exec's flags) in this container."""
     from .init import Launch
     from .security import cap_sets_from_spec
-    user = process.get("user") or {}
     caps = process.get("capabilities")
     cap_sets = cap_sets_from_spec(caps) if caps is not None else None
     console = None
@@ -53,18 +52,9 @@ def launch_for_process(process, pid, cgroup, config, console_socket=None, log=No
         console = connect_console(console_socket)
     lx = config.get("linux") or {}
     return Launch(
-        argv=process["args"], env=list(process.get("env") or ()),
-        cwd=process.get("cwd") or "/", create_cwd=False,
-        ids=(user.get("uid", 0), user.get("gid", 0), sorted(set(
-            user.get("additionalGids") or ()))),
-        umask=user.get("umask"), root="/", plan=[], unshare_flags=0,
+        **process_fields(process, cap_sets), create_cwd=False, ttysock=console,
+        root="/", plan=[], unshare_flags=0,
         cgroup_procs=cgroup.join_files if cgroup is not None else [],
-        tty=bool(process.get("terminal")), ttysock=console,
-        console_size=process.get("consoleSize"),
-        rlimits=[(spec.rlimit_number(r["type"]), r.get("soft", 0), r.get("hard", 0))
-                 for r in process.get("rlimits") or ()],
-        oom_score_adj=process.get("oomScoreAdj"), cap_sets=cap_sets,
-        no_new_privs=bool(process.get("noNewPrivileges")),
         seccomp=seccomp_program(lx.get("seccomp"), (cap_sets or {}).get("bounding", ())),
         preserve_fds=preserve_fds, log=log, errfd=-1,
         userns=any(nstype == linux.CLONE_NEWUSER for _, nstype in ns_fds))

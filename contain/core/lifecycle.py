@@ -293,19 +293,15 @@ def launch_for(bundle, rec, cg, opts):
             if userns else None
         extra = dict(userns=True, host_plan=host_plan, owner=owner,
                      userns_path=ns["user"])
-    user = proc.get("user") or {}
     caps = cap_sets_from_spec(proc.get("capabilities"))
     console = None
     if proc.get("terminal") and opts.console_socket:
         console = connect_console(opts.console_socket)
     elif proc.get("terminal") and not opts.want_master:
         raise UsageError("process.terminal is true: --console-socket is required")
-    env = list(proc.get("env") or ())
     return Launch(
-        argv=proc["args"], env=env, cwd=proc.get("cwd") or "/",
-        ids=(user.get("uid", 0), user.get("gid", 0), sorted(set(
-            user.get("additionalGids") or ()))),
-        umask=user.get("umask"), hostname=config.get("hostname"),
+        **process_fields(proc, caps), ttysock=console,
+        hostname=config.get("hostname"),
         domainname=config.get("domainname"), root=bundle.rootfs.rstrip("/") or "/",
         plan=plan, unshare_flags=unshare, join_ns=join,
         cgroup_procs=cg.join_files,
@@ -313,17 +309,26 @@ def launch_for(bundle, rec, cg, opts):
         hooks_sync=bool(spec.hooks(config, "prestart") or spec.hooks(config, "createRuntime")),
         create_hooks=spec.hooks(config, "createContainer"),
         start_hooks=spec.hooks(config, "startContainer"),
-        tty=bool(proc.get("terminal")), ttysock=console,
-        console_size=proc.get("consoleSize"),
-        rlimits=[(spec.rlimit_number(r["type"]), r.get("soft", 0), r.get("hard", 0))
-                 for r in proc.get("rlimits") or ()],
-        oom_score_adj=proc.get("oomScoreAdj"), cap_sets=caps,
-        no_new_privs=bool(proc.get("noNewPrivileges")),
         seccomp=seccomp_program(lx.get("seccomp"), caps["bounding"]),
         preserve_fds=opts.preserve_fds, log=opts.log, errfd=-1,
         loopback="network" in ns and not ns["network"], setup_cwd=bundle.path,
         # a tiny init as PID 1 that reaps and forwards signals (`run --init`)
         init=(config.get("annotations") or {}).get("run.contain.init") == "true", **extra)
+
+
+def process_fields(proc, cap_sets):
+    """The Launch fields of config.json's `process` (or exec's process.json)."""
+    user = proc.get("user") or {}
+    return dict(
+        argv=proc["args"], env=list(proc.get("env") or ()), cwd=proc.get("cwd") or "/",
+        ids=(user.get("uid", 0), user.get("gid", 0),
+             sorted(set(user.get("additionalGids") or ()))),
+        umask=user.get("umask"), tty=bool(proc.get("terminal")),
+        console_size=proc.get("consoleSize"),
+        rlimits=[(spec.rlimit_number(r["type"]), r.get("soft", 0), r.get("hard", 0))
+                 for r in proc.get("rlimits") or ()],
+        oom_score_adj=proc.get("oomScoreAdj"), cap_sets=cap_sets,
+        no_new_privs=bool(proc.get("noNewPrivileges")))
 
 
 def same_namespace(path, other):
