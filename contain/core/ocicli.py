@@ -17,7 +17,6 @@ import sys
 from ..argparsing import FastParser
 from ..errors import ContainError, UsageError
 
-VERSION = "0.5.0"
 
 
 class Parser(FastParser):
@@ -143,7 +142,8 @@ def main(argv=None):
         ns = build_parser(command if command in COMMANDS else None).parse_args(argv)
         if ns.version:
             from .spec import OCI_VERSION
-            print(f"contain version {VERSION}\nspec: {OCI_VERSION}")
+            from .. import __version__
+            print(f"contain version {__version__}\nspec: {OCI_VERSION}")
             return 0
         if not ns.command:
             build_parser().print_help()
