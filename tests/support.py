@@ -199,3 +199,22 @@ def cleanup_run():
 
 
 atexit.register(cleanup_run)
+
+
+def small_state_root(test, path, size, name="contain-test"):
+    """A tmpfs of size at path (a state root that can run full), unmounted
+    when the test ends, pass or fail."""
+    os.makedirs(path)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", name, path], check=True)
+    test.addCleanup(subprocess.run, ["umount", "-l", path])
+
+
+def fill_disk(path):
+    """Write zeros to path until its filesystem has no room left."""
+    with open(path, "ab") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass

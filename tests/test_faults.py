@@ -351,21 +351,12 @@ class TestFullDisk(FaultCase):
 
     def setUp(self):
         super().setUp()
-        os.makedirs(self.root)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "faults", self.root],
-                       check=True)
-        self.addCleanup(subprocess.run, ["umount", "-l", self.root])
+        support.small_state_root(self, self.root, "3m", "faults")
         self.img = Img(["big:1"], [BIG])
         docker_archive(self.archive, [self.img])
 
     def fill(self):
-        with open(os.path.join(self.root, "filler"), "wb") as f:
-            try:
-                while True:
-                    f.write(b"\0" * 65536)
-                    f.flush()
-            except OSError:
-                pass
+        support.fill_disk(os.path.join(self.root, "filler"))
         res = self.contain("network", "create", "room")      # a write: it cannot be done
         self.assertEqual(res.returncode, 125)
         self.assertIn("No space left on device", res.stderr)

@@ -334,20 +334,11 @@ class FullDiskTest(FaultLifecycleCase):
 
     def setUp(self):
         super().setUp()
-        os.makedirs(self.root)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=10m", "lcfaults", self.root],
-                       check=True)
-        self.addCleanup(subprocess.run, ["umount", "-l", self.root])
+        support.small_state_root(self, self.root, "10m", "lcfaults")
         self.filler = os.path.join(self.root, "filler")
 
     def fill(self):
-        with open(self.filler, "ab") as f:
-            try:
-                while True:
-                    f.write(b"\0" * 65536)
-                    f.flush()
-            except OSError:
-                pass
+        support.fill_disk(self.filler)
 
     def logs(self, name):
         return self.ok("logs", name).stderr
