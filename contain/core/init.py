@@ -44,7 +44,6 @@ class Launch:
         self.userns = kw.pop("userns", False)  # enter (run) or join (exec) one
         self.host_plan = kw.pop("host_plan", [])
         self.userns_path = kw.pop("userns_path", None)   # join this one (not new)
-        self.userns_fd = kw.pop("userns_fd", -1)
         self.owner = kw.pop("owner", None)
         self.unshare_flags = kw.pop("unshare_flags")
         self.join_ns = kw.pop("join_ns", [])  # [(path, nstype)] to setns
@@ -60,7 +59,6 @@ class Launch:
         self.console_size = kw.pop("console_size", None)
         self.rlimits = kw.pop("rlimits", [])  # [(resource, soft, hard)]
         self.oom_score_adj = kw.pop("oom_score_adj", None)
-        self.caps = kw.pop("caps", None)      # set of capability numbers, None = keep all
         self.cap_sets = kw.pop("cap_sets", None)  # or the five sets of config.json
         self.no_new_privs = kw.pop("no_new_privs", False)
         self.seccomp = kw.pop("seccomp", None)  # classic BPF program or None
@@ -69,7 +67,6 @@ class Launch:
         self.errfd = kw.pop("errfd")
         self.gofd = kw.pop("gofd", -1)
         self.ttysock = kw.pop("ttysock", None)
-        self.preexec = kw.pop("preexec", None)  # hooks run just before caps (security)
         self.init = kw.pop("init", False)     # --init: a tiny init stays PID 1
         if kw:
             raise TypeError(f"unknown launch fields: {sorted(kw)}")
@@ -169,9 +166,7 @@ def _setup_and_exec(L):
     if L.userns:
         log("user namespace: mounting what needs the host's root first")
         _step(lambda: linux.unshare(linux.CLONE_NEWNS), "creating the mount namespace")
-        mounts.execute(L.host_plan, mounts.Context(L.root, log, L.userns_fd, L.owner))
-        if L.userns_fd >= 0:
-            os.close(L.userns_fd)
+        mounts.execute(L.host_plan, mounts.Context(L.root, log, L.owner))
         # The root becomes our cwd: the one handle on it that survives the
         # unshare below (the container's root may not walk the host's path).
         _step(lambda: os.chdir(L.root), "entering the root filesystem")
@@ -303,7 +298,7 @@ def become_command(L):
     # Drop to the user.  Capabilities are kept across setuid with KEEPCAPS
     # and then set exactly below.
     if (uid, gid) != (0, 0) or groups:
-        if L.caps is not None or L.cap_sets is not None:
+        if L.cap_sets is not None:
             linux.prctl(linux.PR_SET_KEEPCAPS, 1)
         _step(lambda: os.setgroups(groups), "setting supplementary groups")
         _step(lambda: os.setresgid(gid, gid, gid), f"setting group {gid}")
@@ -323,19 +318,13 @@ def become_command(L):
 
     log("closing every inherited file descriptor but stdio"
         + (f" and {L.preserve_fds} passed on" if L.preserve_fds else ""))
-    if L.preexec:
-        L.preexec()
     # Capabilities last but for seccomp: setting them up needs prctl/capset,
     # which the seccomp filter may refuse.
     if L.cap_sets is not None:
         from . import security
         _step(lambda: security.apply_capability_sets(**L.cap_sets), "setting capabilities")
-    elif L.caps is not None:
-        from . import security
-        _step(lambda: security.apply_capabilities(L.caps), "setting capabilities")
-    if L.cap_sets is not None or L.caps is not None:
-        kept = L.cap_sets["bounding"] if L.cap_sets is not None else L.caps
-        log(f"capabilities: {len(kept)} kept in the bounding set, the rest dropped")
+        log(f"capabilities: {len(L.cap_sets['bounding'])} kept in the bounding set, "
+            "the rest dropped")
     log("no_new_privs: " + ("set (setuid programs gain nothing)" if L.no_new_privs
                             else "not set"))
     if L.no_new_privs:

@@ -160,7 +160,6 @@ def create(root, cid, bundle_dir, opts=None):
     spawn.Process)."""
     opts = opts or Options()
     bundle = spec.load(bundle_dir)
-    config = bundle.config
     rec = state.Record(root, cid)
     os.makedirs(root, mode=0o700, exist_ok=True)
     try:
@@ -171,7 +170,10 @@ def create(root, cid, bundle_dir, opts=None):
         with rec.lock():
             proc = _create(rec, bundle, opts)
     except BaseException:
-        destroy(rec)
+        try:
+            destroy(rec)
+        except ContainError as e:     # the first error is the one to report
+            warn(f"undoing a failed create: {e}")
         raise
     return rec, proc
 
@@ -241,7 +243,7 @@ def _create(rec, bundle, opts):
                                       opts.console_socket),
                      cgroup2_dir=cg.v2_dir)
     finally:
-        for fd in [launch.fifo_fd, launch.userns_fd] + userns_fds:
+        for fd in [launch.fifo_fd] + userns_fds:
             if fd >= 0:
                 os.close(fd)
         if launch.ttysock is not None:

@@ -397,15 +397,14 @@ class ReadOnlyBefore(MountOp):
 
 # --------------------------------------------------------------- execution
 class Context:
-    """What the ops need while running: the root mount point; with a user
-    namespace, the fd of a namespace with the container's maps (for the
-    idmapped mounts) and the (uid, gid) that owns what the host phase
-    creates (mount points missing from the image)."""
+    """What the ops need while running: the root mount point and, with a
+    user namespace, the (uid, gid) that owns what the host phase creates
+    (mount points missing from the image)."""
 
-    def __init__(self, root, log=None, userns_fd=None, owner=None):
+    def __init__(self, root, log=None, owner=None):
         self.root = root.rstrip("/")
         self.log = log
-        self.userns_fd, self.owner = userns_fd, owner
+        self.owner = owner
 
 
 def execute(plan, ctx):

@@ -102,27 +102,9 @@ def caps_mask(caps):
 
 
 def apply_capabilities(caps):
-    """Reduce this process to caps before execve; returns the mask kept.
-
-    1. bounding set: drop every capability not in caps (needs CAP_SETPCAP,
-       so it comes first; after a setuid with PR_SET_KEEPCAPS the effective
-       set is empty and is raised from permitted for it);
-    2. ambient set: cleared;
-    3. capset: effective = permitted = caps, inheritable = 0.
-    A capability this process does not hold (root here lacks
-    CAP_SYS_RESOURCE, say) cannot be gained: it is silently left out.
-    """
-    want = caps_mask(caps)
-    effective, permitted, _ = linux.capget()
-    if permitted >> CAP_SETPCAP & 1 and not effective >> CAP_SETPCAP & 1:
-        linux.capset(permitted, permitted, 0)
-    for cap in range(last_cap() + 1):
-        if not want >> cap & 1:
-            linux.prctl(linux.PR_CAPBSET_DROP, cap)
-    linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_CLEAR_ALL)
-    keep = want & permitted
-    linux.capset(keep, keep, 0)
-    return keep
+    """Reduce this process to caps (bounding, permitted, effective; nothing
+    inheritable or ambient) before execve."""
+    apply_capability_sets(caps, caps, caps)
 
 
 def apply_capability_sets(bounding=(), effective=(), permitted=(), inheritable=(),
