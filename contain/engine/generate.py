@@ -148,9 +148,8 @@ def lookup_user(c, spec):
     """(uid, gid, supplementary gids) of -u NAME[:GROUP] / UID[:GID], read
     from the container's own /etc/passwd and /etc/group (the image's
     layers, top first; never following a link out of the root)."""
-    if not spec or spec in ("0", "root", "0:0"):
-        if not spec or spec == "0:0":
-            return 0, 0, []
+    if spec in ("", "0:0"):         # root, with no lookup to do
+        return 0, 0, []
     from .users import resolve_user
     files = {name: _read_in_root(c, f"etc/{name}") for name in ("passwd", "group")}
     try:
