@@ -7,13 +7,33 @@ milliseconds on every start of a program that engines run per container.
 No abbreviated options either: Docker and runc accept none.
 """
 
-import argparse
 import os
 import sys
 
-# contain speaks English: argparse's few words need no translation, and
-# gettext's search for a catalogue costs ~0.5 ms per parser built.
-argparse._ = str
+
+def _import_argparse():
+    """argparse, without gettext: contain speaks English, and argparse's
+    only use of gettext is translating its few words.  Importing gettext
+    (and with it locale) costs ~0.6 ms, and its catalogue search ~0.5 ms
+    per parser built.  A stand-in serves argparse's import alone; later
+    importers of gettext get the real module."""
+    if "argparse" in sys.modules or "gettext" in sys.modules:
+        import argparse
+    else:
+        stand_in = type(sys)("gettext")
+        stand_in.gettext = str
+        stand_in.ngettext = lambda singular, plural, n: singular if n == 1 else plural
+        sys.modules["gettext"] = stand_in
+        try:
+            import argparse
+        finally:
+            del sys.modules["gettext"]
+    argparse._ = str
+    argparse.ngettext = lambda singular, plural, n: singular if n == 1 else plural
+    return argparse
+
+
+argparse = _import_argparse()
 
 
 class FastParser(argparse.ArgumentParser):
@@ -22,17 +42,25 @@ class FastParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def add_argument(self, *args, **kwargs):
-        # one shared formatter for the nargs checks is as good as a new one each
         self._checking = True
         try:
             return super().add_argument(*args, **kwargs)
         finally:
             self._checking = False
 
+    def add_subparsers(self, **kwargs):
+        # (argparse formats a whole usage line only to name the subparsers
+        # "PROG"; our global options take no positionals, so it is PROG)
+        kwargs.setdefault("prog", self.prog)
+        return super().add_subparsers(**kwargs)
+
     def _get_formatter(self):
         if getattr(self, "_checking", False):
+            # add_argument's nargs check calls only _format_args, which needs
+            # nothing a formatter's __init__ makes (two regular expressions
+            # to compile, the terminal's width): a bare one, shared
             if getattr(self, "_check_formatter", None) is None:
-                self._check_formatter = self._new_formatter()
+                self._check_formatter = self.formatter_class.__new__(self.formatter_class)
             return self._check_formatter
         return self._new_formatter()
 

@@ -84,7 +84,8 @@ def exec_process(root, cid, process, detach=False, pid_file=None, console_socket
         launch = launch_for_process(process, rec.pid, cgroup_of(rec), config,
                                     console_socket, log, preserve_fds, ns_fds)
         from .init import exec_main, preload
-        preload(tty=launch.tty, caps=True, rlimits=bool(launch.rlimits))
+        preload(tty=launch.tty, caps=True, rlimits=bool(launch.rlimits),
+                seccomp=bool(launch.seccomp))
         cg = cgroup_of(rec)
         proc = spawn(launch, lambda L: exec_main(L, ns_fds), pidns=f"/proc/{rec.pid}/ns/pid",
                      stdio=stdio, want_master=bool(launch.tty and not console_socket),

@@ -7,9 +7,9 @@ records, the image and network stores), so it lives here: the core never
 imports the engine.
 """
 
-import json
 import os
 
+from .. import fastjson
 from ..errors import ContainError
 
 
@@ -31,15 +31,15 @@ def write_atomic(path, data, mode=0o644):
         raise
 
 
-def write_json(path, data, mode=0o644):
+def write_json(path, data, mode=0o644, indent=None):
     """Atomically replace path with data as JSON (temp file + rename)."""
-    write_atomic(path, json.dumps(data, indent=1, sort_keys=True).encode(), mode)
+    write_atomic(path, fastjson.dumps(data, indent=indent, sort_keys=True).encode(), mode)
 
 
 def read_json(path):
     """The JSON in path (FileNotFoundError and ValueError pass through)."""
     with open(path) as f:
-        return json.load(f)
+        return fastjson.load(f)
 
 
 class DamagedFile(ContainError):
@@ -74,7 +74,7 @@ def read_state_json(path, check, remedy, default=_MISSING):
         problem = "it is empty"
     else:
         try:
-            value = json.loads(data)
+            value = fastjson.loads(data)
         except (ValueError, UnicodeDecodeError) as e:
             problem = f"not valid JSON: {e}"
         else:

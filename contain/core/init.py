@@ -12,6 +12,7 @@ then writes the user namespace's id maps and configures the network), a
 final "error" record if a step fails, and plain EOF when execve succeeded.
 """
 
+import _signal
 import os
 import signal
 
@@ -236,14 +237,18 @@ def _wait_for_parent(L, message):
 
 
 def reset_signals():
-    """Default disposition for every signal, nothing blocked."""
-    for sig in range(1, signal.NSIG):
-        if sig not in (signal.SIGKILL, signal.SIGSTOP):
-            try:
-                signal.signal(sig, signal.SIG_DFL)
-            except (OSError, ValueError):
-                pass
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    """Default disposition for every signal, nothing blocked.  Python knows
+    every disposition (it reads them all when it starts, inherited ignores
+    included, and sets them all itself), so only those not at the default
+    need a system call."""
+    # (_signal, the C module under signal: no enum made for each of 64 calls)
+    for sig in range(1, _signal.NSIG):
+        try:
+            if _signal.getsignal(sig) != _signal.SIG_DFL:   # None: a C handler
+                _signal.signal(sig, _signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
 
 
 def become_command(L):
@@ -395,7 +400,7 @@ def _rlimit_name(res):
 def run_hook(hook, state, phase):
     """Run one OCI hook: path, args, env, the container's state as JSON on
     stdin, killed after its timeout.  OSError when it fails."""
-    import json
+    from .. import fastjson
     import time
     state = dict(state or {})
     r, w = os.pipe2(os.O_CLOEXEC)
@@ -408,7 +413,7 @@ def run_hook(hook, state, phase):
             os._exit(127)
     os.close(r)
     try:
-        os.write(w, json.dumps(state).encode())
+        os.write(w, fastjson.dumps(state).encode())
     except OSError:
         pass
     os.close(w)
@@ -473,19 +478,20 @@ def _environment(pairs):
     return env
 
 
-def preload(tty=False, caps=False, hooks=False, rlimits=False):
+def preload(tty=False, caps=False, hooks=False, rlimits=False, seccomp=False):
     """Import, in the parent, every module the child needs after pivot_root:
-    inside the container the host's Python library is out of reach."""
-    import _socket  # noqa: F401  (linux.interface_up)
+    inside the container the host's Python library is out of reach.  (What
+    it needs before, it imports itself: the host's library is still there.)"""
     import fcntl  # noqa: F401
     import struct  # noqa: F401
     if tty:
         import socket  # noqa: F401
     if caps:
         from . import security  # noqa: F401
+    if seccomp:
         from . import seccomp  # noqa: F401
     if hooks:
-        import json  # noqa: F401
+        from .. import fastjson  # noqa: F401
         import time  # noqa: F401
     if rlimits:
         import resource  # noqa: F401

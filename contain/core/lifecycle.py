@@ -225,7 +225,7 @@ def _create(rec, bundle, opts):
 
     from .init import child_main, preload
     preload(tty=launch.tty, caps=True, hooks=bool(launch.start_hooks),
-            rlimits=bool(launch.rlimits))
+            rlimits=bool(launch.rlimits), seccomp=bool(launch.seccomp))
     userns_fds = mounts.open_userns_fds(launch.host_plan + launch.plan)
     if log:
         new = [n for n in ("pid", "uts", "mount", "ipc", "network", "cgroup", "user", "time")
@@ -241,18 +241,23 @@ def _create(rec, bundle, opts):
                      stdio=opts.stdio, on_ready=on_ready, on_hooks=on_hooks,
                      want_master=bool(opts.want_master and launch.tty and not
                                       opts.console_socket),
-                     cgroup2_dir=cg.v2_dir)
+                     cgroup2_dir=cg.v2_dir, on_forked=lambda pid: record_pid(rec, pid))
     finally:
         for fd in [launch.fifo_fd] + userns_fds:
             if fd >= 0:
                 os.close(fd)
         if launch.ttysock is not None:
             launch.ttysock.close()
-    info = state.proc_start_time(proc.pid)
-    rec.update(pid=proc.pid, start_time=info[0] if info else None, boot_id=state.boot_id())
     if opts.pid_file:
         state.write_text(os.path.abspath(opts.pid_file), str(proc.pid))
     return proc
+
+
+def record_pid(rec, pid):
+    """The init's pid and start time (a pid alone is never trusted: it is
+    reused) in the record, as soon as the init exists."""
+    info = state.proc_start_time(pid)
+    rec.update(pid=pid, start_time=info[0] if info else None, boot_id=state.boot_id())
 
 
 def run_hook_or_fail(hook, hook_state, name):

@@ -9,12 +9,11 @@ the log file: JSON with --log-format json, which the containerd shim reads
 back), exit status 1, as runc does.
 """
 
-import argparse
-import json
 import os
 import sys
 
-from ..argparsing import FastParser
+from .. import fastjson
+from ..argparsing import FastParser, argparse
 from ..errors import ContainError, UsageError
 
 
@@ -175,9 +174,9 @@ def report(ns, message):
         return
     from ..clock import now
     if ns.log_format == "json":
-        line = json.dumps({"level": "error", "msg": message, "time": now()})
+        line = fastjson.dumps({"level": "error", "msg": message, "time": now()})
     else:
-        line = f'time="{now()}" level=error msg={json.dumps(message)}'
+        line = f'time="{now()}" level=error msg={fastjson.dumps(message)}'
     try:
         with open(ns.log, "a") as f:
             f.write(line + "\n")
@@ -224,7 +223,7 @@ def cmd_start(ns):
 
 def cmd_state(ns):
     from .lifecycle import get_state
-    print(json.dumps(get_state(ns.root, ns.id), indent=2))
+    print(fastjson.dumps(get_state(ns.root, ns.id), indent=2))
 
 
 def cmd_kill(ns):
@@ -285,7 +284,7 @@ def cmd_ps(ns):
     from .lifecycle import pids
     found = pids(ns.root, ns.id)
     if ns.format == "json":
-        print(json.dumps(found))
+        print(fastjson.dumps(found))
         return
     print(f"{'PID':>7} CMD")
     for pid in found:
@@ -304,7 +303,7 @@ def cmd_list(ns):
         for s in states:
             print(s["id"])
     elif ns.format == "json":
-        print(json.dumps(states))
+        print(fastjson.dumps(states))
     else:
         rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
         rows += [(s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"],
@@ -335,7 +334,7 @@ def _update_resources(ns):
     if ns.resources:
         try:
             text = sys.stdin.read() if ns.resources == "-" else open(ns.resources).read()
-            resources = json.loads(text)
+            resources = fastjson.loads(text)
         except (OSError, ValueError) as e:
             raise UsageError(f"--resources {ns.resources}: "
                              f"{getattr(e, 'strerror', None) or e}") from None
@@ -370,7 +369,7 @@ def _update_resources(ns):
 
 def cmd_features(ns):
     from .spec import features
-    print(json.dumps(features(), indent=2))
+    print(fastjson.dumps(features(), indent=2))
 
 
 def cmd_spec(ns):
@@ -379,7 +378,7 @@ def cmd_spec(ns):
     path = os.path.join(ns.bundle, "config.json")
     if os.path.exists(path):
         raise UsageError(f"{path} already exists: remove it first")
-    write_json(path, default_spec(rootless=ns.rootless), mode=0o644)
+    write_json(path, default_spec(rootless=ns.rootless), mode=0o644, indent=2)
 
 
 COMMANDS = {"create": cmd_create, "run": cmd_run, "start": cmd_start, "state": cmd_state,

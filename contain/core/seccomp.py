@@ -309,9 +309,9 @@ def load_profile(path, caps, arch=None):
 def profile_program(text, caps, arch=None, source="the seccomp profile"):
     """The BPF program of a profile given as JSON text (Docker's API, too,
     carries the profile's content in --security-opt seccomp=...)."""
-    import json
+    from .. import fastjson
     try:
-        profile = json.loads(text)
+        profile = fastjson.loads(text)
     except ValueError as e:
         raise UsageError(f"{source}: not valid JSON ({e})") from None
     if not isinstance(profile, dict):

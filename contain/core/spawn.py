@@ -38,7 +38,8 @@ class Process:
 
 
 def spawn(launch, child_main, pidns=None, time_offsets=None, stdio=None,
-          on_ready=None, on_hooks=None, want_master=False, cgroup2_dir=None, timens=None):
+          on_ready=None, on_hooks=None, want_master=False, cgroup2_dir=None, timens=None,
+          on_forked=None):
     """Fork the process that runs child_main(launch) and follow its reports.
 
     pidns: None (a new PID namespace: the child is its PID 1), a path to
@@ -46,7 +47,9 @@ def spawn(launch, child_main, pidns=None, time_offsets=None, stdio=None,
     of a new time namespace.  stdio: (in, out, err) fds for the child.
     want_master: receive the terminal's master over a socketpair (the
     child sends it from its own devpts).  cgroup2_dir: the cgroup v2
-    directory to give birth in (see linux.clone_into_cgroup).  Returns a
+    directory to give birth in (see linux.clone_into_cgroup).  on_forked:
+    called with the pid at once, while the child sets itself up (on a
+    second CPU, the parent's bookkeeping costs no time).  Returns a
     Process; raises
     ContainError or CommandError (the child is killed and reaped then).
     """
@@ -67,6 +70,8 @@ def spawn(launch, child_main, pidns=None, time_offsets=None, stdio=None,
         launch.ttysock = None
     proc = Process(pid)
     try:
+        if on_forked:
+            on_forked(pid)
         proc.created = _follow(pid, errr, gow, on_ready, on_hooks)
         if parent_sock is not None:
             import socket

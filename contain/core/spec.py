@@ -10,9 +10,9 @@ The fields it understands (runtime-spec 1.0.2 to 1.2) are listed in
 SUPPORTED below; `contain oci features` prints them.
 """
 
-import json
 import os
 
+from .. import fastjson
 from ..errors import UsageError
 
 OCI_VERSION = "1.2.0"
@@ -51,7 +51,7 @@ def load(bundle):
     path = os.path.join(bundle, "config.json")
     try:
         with open(path, "rb") as f:
-            config = json.loads(f.read())
+            config = fastjson.loads(f.read())
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file (is {bundle} an OCI bundle?)") from None
     except OSError as e:
