@@ -5,7 +5,7 @@ fallbacks, about a millisecond on every start of a command that engines
 run per container.  The C scanner and encoder under it need none of them.
 loads() gives what json.loads gives (its errors are json's
 JSONDecodeError, a ValueError); dumps() writes compact JSON, as
-json.dumps(obj, separators=(",", ":"), ensure_ascii=True) does.  Pretty
+json.dumps(obj, separators=(",", ":")) does.  Pretty
 printing (indent) is left to the json module, imported only then.
 
 Both CLIs and every state file use this module: one JSON codec.
@@ -32,14 +32,15 @@ def _not_serializable(obj):
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
-def _encoder(sort_keys):
+def _encoder(sort_keys, ensure_ascii):
     # (markers, default, encode string, indent, key sep, item sep, sort_keys,
     # skipkeys, allow_nan); no markers: contain's data is never circular
-    return _json.make_encoder(None, _not_serializable, _json.encode_basestring_ascii,
-                              None, ":", ",", sort_keys, False, True)
+    quote = _json.encode_basestring_ascii if ensure_ascii else _json.encode_basestring
+    return _json.make_encoder(None, _not_serializable, quote, None, ":", ",", sort_keys,
+                              False, True)
 
 
-_ENCODERS = {False: _encoder(False), True: _encoder(True)}
+_ENCODERS = {(s, a): _encoder(s, a) for s in (False, True) for a in (False, True)}
 
 
 def loads(text):
@@ -67,12 +68,12 @@ def load(f):
     return loads(f.read())
 
 
-def dumps(value, indent=None, sort_keys=False):
+def dumps(value, indent=None, sort_keys=False, ensure_ascii=True):
     """value as JSON text; with indent, pretty-printed by the json module."""
     if indent is not None:
         import json
-        return json.dumps(value, indent=indent, sort_keys=sort_keys)
-    return "".join(_ENCODERS[bool(sort_keys)](value, 0))
+        return json.dumps(value, indent=indent, sort_keys=sort_keys, ensure_ascii=ensure_ascii)
+    return "".join(_ENCODERS[bool(sort_keys), bool(ensure_ascii)](value, 0))
 
 
 def _error(message, text, pos):

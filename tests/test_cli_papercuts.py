@@ -102,8 +102,9 @@ class TemplateTest(unittest.TestCase):
         with self.assertRaises(views.TemplateError):
             views.render_path("{{.State.Nope}}", {"State": {"Status": "running"}})
         self.assertEqual(views.render_template("{{.ID}}:{{ .Names }}", data), "1:web\n")
+        # {{json}} is compact, as Go's encoding/json writes it
         self.assertEqual(views.render_path("{{.A.B}} {{json .A}}", {"A": {"B": True}}),
-                         'true {"B": true}')
+                         'true {"B":true}')
 
 
 class ImageColumnTest(unittest.TestCase):

@@ -16,7 +16,7 @@ import unittest
 from tests import support
 from tests import netsandbox
 from tests.netsandbox import HOST_IP, SERVER_IP, UPLINK_MTU
-from contain.engine import ipam, netfilter, network
+from contain.engine import etcfiles, ipam, netfilter, network
 from contain.errors import Conflict, ContainError, NotFound, UsageError
 
 HAVE_IPTABLES = netfilter.available()
@@ -100,12 +100,12 @@ class OptionsTest(unittest.TestCase):
         self.assertEqual(network.format_port(info["ports"][0]), "0.0.0.0:8080->80/tcp")
 
     def test_add_hosts(self):
-        self.assertEqual(network.parse_add_hosts(["db:10.0.0.5", "v6=::1", "gw:host-gateway"],
+        self.assertEqual(etcfiles.parse_add_hosts(["db:10.0.0.5", "v6=::1", "gw:host-gateway"],
                                                  gateway="10.88.0.1"),
                          [["db", "10.0.0.5"], ["v6", "::1"], ["gw", "10.88.0.1"]])
         for bad in ("db", "db:", ":1.2.3.4", "db:notanip"):
             with self.assertRaises(UsageError, msg=bad):
-                network.parse_add_hosts([bad])
+                etcfiles.parse_add_hosts([bad])
 
     def test_veth_name_fits_ifnamsiz_and_is_stable(self):
         self.assertEqual(network.veth_name(cid(1)), "veth0101010101")
@@ -120,33 +120,33 @@ class FilesTest(unittest.TestCase):
             "nameserver fe80::1\nsearch corp.example\noptions edns0 trust-ad\n")
 
     def test_resolv_drops_loopback_and_ipv6(self):
-        self.assertEqual(network.resolv_conf(self.HOST),
+        self.assertEqual(etcfiles.resolv_conf(self.HOST),
                          "search corp.example\nnameserver 10.0.0.2\noptions edns0 trust-ad\n")
 
     def test_resolv_default_when_only_loopback(self):
-        text = network.resolv_conf("nameserver 127.0.0.53\n", default_dns=["192.0.2.53"])
+        text = etcfiles.resolv_conf("nameserver 127.0.0.53\n", default_dns=["192.0.2.53"])
         self.assertEqual(text, "nameserver 192.0.2.53\n")
         old = os.environ.get("CONTAIN_DEFAULT_DNS")
         os.environ["CONTAIN_DEFAULT_DNS"] = "192.0.2.7,192.0.2.8"
         try:
-            self.assertEqual(network.resolv_conf("nameserver 127.0.0.1\n"),
+            self.assertEqual(etcfiles.resolv_conf("nameserver 127.0.0.1\n"),
                              "nameserver 192.0.2.7\nnameserver 192.0.2.8\n")
         finally:
             if old is None:
                 del os.environ["CONTAIN_DEFAULT_DNS"]
             else:
                 os.environ["CONTAIN_DEFAULT_DNS"] = old
-        self.assertIn("nameserver 8.8.8.8", network.resolv_conf(""))
+        self.assertIn("nameserver 8.8.8.8", etcfiles.resolv_conf(""))
 
     def test_resolv_overrides(self):
-        text = network.resolv_conf(self.HOST, dns=["1.1.1.1"], dns_search=["a.test", "b.test"],
+        text = etcfiles.resolv_conf(self.HOST, dns=["1.1.1.1"], dns_search=["a.test", "b.test"],
                                    dns_options=["ndots:2"])
         self.assertEqual(text, "search a.test b.test\nnameserver 1.1.1.1\noptions ndots:2\n")
-        self.assertNotIn("search", network.resolv_conf(self.HOST, dns_search=["."]))
-        self.assertIn("nameserver 127.0.0.53", network.resolv_conf(self.HOST, keep_loopback=True))
+        self.assertNotIn("search", etcfiles.resolv_conf(self.HOST, dns_search=["."]))
+        self.assertIn("nameserver 127.0.0.53", etcfiles.resolv_conf(self.HOST, keep_loopback=True))
 
     def test_hosts(self):
-        text = network.hosts_file("web", "abc123", "10.88.0.2", [["db", "10.0.0.5"]],
+        text = etcfiles.hosts_file("web", "abc123", "10.88.0.2", [["db", "10.0.0.5"]],
                                   [("cache", "10.88.0.3"), ("web", "10.88.0.9")])
         lines = text.splitlines()
         self.assertEqual(lines[0], "127.0.0.1\tlocalhost")
@@ -154,7 +154,7 @@ class FilesTest(unittest.TestCase):
         self.assertIn("10.88.0.2\tabc123 web", lines)
         self.assertIn("10.88.0.3\tcache", lines)
         self.assertNotIn("10.88.0.9\tweb", lines)     # its own name is never a neighbour's
-        self.assertIn("127.0.1.1\tbox", network.hosts_file(None, "box", None))
+        self.assertIn("127.0.1.1\tbox", etcfiles.hosts_file(None, "box", None))
 
 
 class NetfilterTextTest(unittest.TestCase):

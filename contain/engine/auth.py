@@ -10,10 +10,10 @@ parse_challenge reads a WWW-Authenticate header (RFC 7235):
 """
 
 import base64
-import json
 import os
 
 from .state import FileLock
+from .. import fastjson
 from ..errors import ContainError, NotFound
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
@@ -31,7 +31,7 @@ def registry_key(domain):
 def _read(root):
     try:
         with open(_path(root), "rb") as f:
-            data = json.loads(f.read())
+            data = fastjson.loads(f.read())
     except FileNotFoundError:
         return {"auths": {}}
     except (OSError, ValueError) as e:
@@ -51,7 +51,7 @@ def _write(root, data):
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
         os.fchmod(fd, 0o600)
-        os.write(fd, json.dumps(data, indent=1, sort_keys=True).encode() + b"\n")
+        os.write(fd, fastjson.dumps(data, indent=1, sort_keys=True).encode() + b"\n")
     finally:
         os.close(fd)
     os.replace(tmp, path)

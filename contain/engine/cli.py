@@ -6,12 +6,11 @@ result.  Errors are ContainError; main() prints `contain: <message>` and
 exits with the error's Docker exit code.
 """
 
-import argparse
 import os
 import sys
 
 from . import flags as spec
-from ..argparsing import FastParser
+from ..argparsing import FastParser, argparse
 from ..errors import EXIT_RUNTIME, ContainError, UsageError
 
 

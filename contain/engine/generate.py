@@ -322,9 +322,9 @@ def seccomp_for(sec, opts, cap_names, privileged):
     profile = opts["seccomp"]
     if profile is None:
         return seccomp.resolve_profile(defaults.DEFAULT_PROFILE, caps)
-    import json
+    from .. import fastjson
     try:    # (a profile file was read into the record at create: embed_seccomp_profiles)
-        return seccomp.resolve_profile(json.loads(profile), caps)
+        return seccomp.resolve_profile(fastjson.loads(profile), caps)
     except ValueError as e:
         raise ContainError(f"the container's seccomp profile is not valid JSON: {e}") from None
 

@@ -31,10 +31,11 @@ host's (or the one asked for).  ``save`` writes an archive that is both a
 docker-archive and an OCI layout, as Docker 25 does.
 """
 
-import json
 import os
+import sys
 
 from . import refs as _refs
+from .. import fastjson
 from .state import FileLock, secure_state_root
 from ..core import fsutil
 from ..core.fsutil import DamagedFile
@@ -443,7 +444,7 @@ def _read_limited(archive, name, what):
 
 def _parse_json(data, what, label):
     try:
-        value = json.loads(data)
+        value = fastjson.loads(data)
     except ValueError as e:
         raise ContainError(f"{label}: {what} is not valid JSON ({e})") from None
     return value
@@ -483,8 +484,7 @@ def _ref_from_annotations(desc, log, repository):
     if not name:
         return None
     if not any(c in name for c in ":/@"):
-        import re
-        if not re.match(_refs._TAG, name, re.ASCII):
+        if not _refs.is_tag(name):
             log(f"ignoring the image name '{name}': not a valid tag")
             return None
         name = f"{repository}:{name}"
@@ -1342,7 +1342,7 @@ class ImageStore:
                   "history": [{"created": created, "comment": comment}]}
         if plat["variant"]:
             config["variant"] = plat["variant"]
-        data = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+        data = fastjson.dumps(config, sort_keys=True).encode()
         cand = _Candidate([], data, _sha256(data), [])
         cand.config = config
         return self._write_record(cand, layers, log, txn)
@@ -1571,11 +1571,11 @@ class ImageStore:
             with open(self.blob_path(image.id), "rb") as f:
                 config_bytes = f.read()
             add_bytes("blobs/sha256/" + _hex(image.id, "image"), config_bytes)
-            manifest = json.dumps({
+            manifest = fastjson.dumps({
                 "schemaVersion": 2, "mediaType": OCI_MANIFEST,
                 "config": {"mediaType": OCI_CONFIG, "digest": image.id,
                            "size": len(config_bytes)},
-                "layers": layer_descs}, separators=(",", ":")).encode()
+                "layers": layer_descs}).encode()
             mdigest = _sha256(manifest)
             add_bytes("blobs/sha256/" + _hex(mdigest, "manifest"), manifest)
             desc = {"mediaType": OCI_MANIFEST, "digest": mdigest, "size": len(manifest)}
@@ -1590,6 +1590,7 @@ class ImageStore:
                 "RepoTags": tagged or None,
                 "Layers": ["blobs/sha256/" + _hex(d, "layer") for d in image.layers]})
         add_bytes("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        import json     # (Docker's separators, as `docker save` writes them)
         add_bytes("index.json", json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX,
                                             "manifests": index}).encode())
         add_bytes("manifest.json", json.dumps(manifest_json).encode())
@@ -1890,7 +1891,7 @@ def _exec_form(rest, change):
     """'["a", "b"]' (exec form) or 'a b' (shell form: /bin/sh -c)."""
     if rest.startswith("["):
         try:
-            value = json.loads(rest)
+            value = fastjson.loads(rest)
         except ValueError:
             value = None
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -1957,3 +1958,28 @@ def image_rows(images, no_trunc=False, now=None, match=None):
                 "CreatedAt": image.created, "Size": human_size(image.size),
             })
     return rows
+
+
+def image_for_run(root, ref, policy="missing", log=None):
+    """The stored Image for run/create, pulled first as --pull says:
+    missing (when not stored), always, never."""
+    if policy not in ("missing", "always", "never"):
+        raise UsageError(f"invalid --pull value '{policy}': use missing, always or never")
+    store = ImageStore(root)
+    if policy == "always":
+        from .registry import pull
+        pull(root, ref, out=sys.stderr, log=log)
+        return store.resolve(ref, log=log)
+    try:
+        return store.resolve(ref, log=log)
+    except NotFound:
+        if policy == "never":
+            raise
+        try:
+            name = _refs.normalize(ref)
+        except UsageError:
+            raise NotFound(f"no such image: {ref}") from None
+        sys.stderr.write(f"Unable to find image '{name}' locally\n")
+        from .registry import pull      # (the registry client only when needed)
+        pull(root, ref, out=sys.stderr, log=log)
+        return store.resolve(ref, log=log)

@@ -161,12 +161,12 @@ def log_files(path):
 
 
 def read_entries(path):
-    import json
+    from .. import fastjson
     for name in log_files(path):
         with open(name, "rb") as f:
             for line in f:
                 try:
-                    yield json.loads(line)
+                    yield fastjson.loads(line)
                 except ValueError:
                     continue
 
@@ -210,7 +210,7 @@ def show(path, out_fd, err_fd, tail=None, since=None, timestamps=False,
         _emit(e, out_fd, err_fd, timestamps)
     if not follow:
         return
-    import json
+    from .. import fastjson
     # follow: read what is appended, reopening after a rotation
     f = open(path, "rb") if os.path.exists(path) else None
     if f:
@@ -222,7 +222,7 @@ def show(path, out_fd, err_fd, tail=None, since=None, timestamps=False,
         line = f.readline() if f else b""
         if line.endswith(b"\n"):
             try:
-                _emit(json.loads(line), out_fd, err_fd, timestamps)
+                _emit(fastjson.loads(line), out_fd, err_fd, timestamps)
             except ValueError:
                 pass
             continue

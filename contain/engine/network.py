@@ -17,8 +17,7 @@ How the runtime drives it (contain/runtime.py):
     prepare(store, id, opts)   before the fork: validate the options, lease an
                                address and host ports (under the store lock)
                                -> netinfo, a JSON dict kept in the state record
-    hosts_for(c, netinfo), resolv_for(c)
-                               the texts of the container's /etc files
+    (etcfiles.hosts_for, etcfiles.resolv_for: the container's /etc files)
     attach(netinfo, pid)       after the child unshared its netns and before it
                                execs: bridge (once), veth, addresses, routes,
                                port rules
@@ -43,6 +42,7 @@ import os
 import sys
 
 from . import ipam, netfilter
+from .etcfiles import hosts_file, is_ip, parse_add_hosts
 from ..core.fsutil import DamagedFile, is_dict_of
 from ..errors import Conflict, ContainError, NotFound, UsageError
 
@@ -50,13 +50,6 @@ DEFAULT_NETWORK = "bridge"
 DEFAULT_BRIDGE = "contain0"
 DEFAULT_SUBNET = "10.88.0.0/16"
 USER_SUBNETS = ("10.89.0.0", 24, 256)   # user networks: 10.89.0.0/24, 10.89.1.0/24, ...
-DEFAULT_DNS = ("8.8.8.8", "8.8.4.4")
-HOSTS_HEADER = ("127.0.0.1\tlocalhost\n"
-                "::1\tlocalhost ip6-localhost ip6-loopback\n"
-                "fe00::0\tip6-localnet\n"
-                "ff00::0\tip6-mcastprefix\n"
-                "ff02::1\tip6-allnodes\n"
-                "ff02::2\tip6-allrouters\n")
 IFNAMSIZ = 15
 
 
@@ -264,8 +257,8 @@ class NetworkStore:
 
 
 def _valid_name(name):
-    from .state import NAME_RE
-    return isinstance(name, str) and bool(NAME_RE.match(name)) and len(name) <= 64
+    from .state import check_name_ok
+    return isinstance(name, str) and check_name_ok(name) and len(name) <= 64
 
 
 def _check_record(name):
@@ -434,26 +427,6 @@ def parse_exposed(exposed):
     return requests
 
 
-def parse_add_hosts(items, gateway=None):
-    """--add-host HOST:IP (or HOST=IP; IP 'host-gateway' is the network's gateway)."""
-    out = []
-    for item in (items or ()):
-        sep = "=" if "=" in item else ":"
-        host, _, ip = item.partition(sep)
-        if ip == "host-gateway":
-            ip = gateway or "127.0.0.1"
-        if not host or not ip or not _is_ip(ip) or any(c.isspace() for c in host):
-            raise UsageError(f"invalid --add-host {item!r}: expected HOST:IP")
-        out.append([host, ip])
-    return out
-
-
-def _is_ip(text):
-    if ipam.is_ipv4(text):
-        return True
-    return ":" in text and all(c in "0123456789abcdefABCDEF:." for c in text)
-
-
 def _mode(opts):
     mode = opts.get("mode") or opts.get("network") or os.environ.get("CONTAIN_DEFAULT_NETWORK") \
         or DEFAULT_NETWORK
@@ -487,7 +460,7 @@ def prepare(store, container_id, opts, log=None):
     if opts.get("publish_all"):
         requests += parse_exposed(opts.get("exposed_ports") or opts.get("expose"))
     for server in opts.get("dns") or ():
-        if not _is_ip(server):
+        if not is_ip(server):
             raise UsageError(f"invalid --dns {server!r}: not an IP address")
     netinfo = {"mode": mode, "container_id": container_id, "state_root": store.state_root,
                "warnings": []}
@@ -932,69 +905,6 @@ def cleanup_unused(store, log=None):
             os.unlink(marker)
 
 
-# ================================================ /etc/hosts, /etc/resolv.conf
-def _is_loopback(server):
-    return server.startswith("127.") or server in ("::1", "0:0:0:0:0:0:0:1")
-
-
-def resolv_conf(host_text, dns=None, dns_search=None, dns_options=None,
-                default_dns=None, keep_loopback=False):
-    """The container's /etc/resolv.conf, derived from the host's.
-
-    A nameserver on the host's loopback (systemd-resolved's 127.0.0.53,
-    dnsmasq's 127.0.0.1) means nothing inside the container's own network
-    namespace, so those go, and so do IPv6 servers (containers have no IPv6);
-    if nothing is left, default_dns ($CONTAIN_DEFAULT_DNS, else 8.8.8.8 and
-    8.8.4.4) is used.  --dns replaces the servers, --dns-search the search
-    list ('.' for none), --dns-option the options.  keep_loopback: the host
-    network mode, where the host's file is right as it is.
-    """
-    servers, search, options = [], [], []
-    for line in host_text.splitlines():
-        fields = line.split()
-        if not fields or fields[0][0] in "#;":
-            continue
-        if fields[0] == "nameserver" and len(fields) > 1:
-            servers.append(fields[1])
-        elif fields[0] in ("search", "domain"):
-            search = fields[1:]         # resolv.conf(5): the last one wins
-        elif fields[0] == "options":
-            options += fields[1:]
-    if dns:
-        servers = list(dns)
-    elif not keep_loopback:
-        servers = [s for s in servers if not _is_loopback(s) and ipam.is_ipv4(s)]
-        if not servers:
-            env = os.environ.get("CONTAIN_DEFAULT_DNS", "")
-            servers = list(default_dns or [s for s in env.replace(",", " ").split()]
-                           or DEFAULT_DNS)
-    if dns_search:
-        search = [] if list(dns_search) == ["."] else list(dns_search)
-    if dns_options:
-        options = list(dns_options)
-    out = []
-    if search:
-        out.append("search " + " ".join(search))
-    out += [f"nameserver {s}" for s in servers]
-    if options:
-        out.append("options " + " ".join(options))
-    return "\n".join(out) + "\n"
-
-
-def hosts_file(name, hostname, ip, add_hosts=(), neighbours=()):
-    """The container's /etc/hosts: localhost, --add-host entries, itself
-    (hostname and name; 127.0.1.1 without an address of its own) and its
-    neighbours on the same network, as (name, ip) pairs."""
-    lines = [HOSTS_HEADER.rstrip("\n")]
-    lines += [f"{addr}\t{host}" for host, addr in add_hosts]
-    own = [n for n in (hostname, name) if n]
-    own = sorted(set(own), key=own.index)
-    if own:
-        lines.append(f"{ip or '127.0.1.1'}\t{' '.join(own)}")
-    lines += [f"{addr}\t{other}" for other, addr in neighbours if other and other not in own]
-    return "\n".join(lines) + "\n"
-
-
 def _hosts_for_endpoint(record, cid):
     ep = record["endpoints"][cid]
     neighbours = sorted((o.get("name"), o["ip"]) for other, o in record["endpoints"].items()
@@ -1023,46 +933,6 @@ def refresh_hosts(store, network):
                         f.truncate()
             except FileNotFoundError:
                 pass
-
-
-def hosts_for(c, netinfo):
-    """/etc/hosts text for container c (a contain.state.Container).
-
-    Also records in netinfo what attach() needs to keep this file fresh (the
-    container's name, hostname and the file's path c.path("hosts"))."""
-    cfg = c.config
-    net = cfg.get("network") or {}
-    netinfo = netinfo or {}
-    hostname, name = cfg.get("hostname"), cfg.get("name")
-    if netinfo.get("mode") != "bridge":
-        add_hosts = netinfo.get("add_hosts") or parse_add_hosts(net.get("add_hosts"))
-        if (netinfo.get("mode") or net.get("mode")) == "host":
-            try:
-                with open("/etc/hosts") as f:
-                    base = f.read()
-            except OSError:
-                base = HOSTS_HEADER
-            return base + ("" if base.endswith("\n") or not base else "\n") + \
-                "".join(f"{addr}\t{host}\n" for host, addr in add_hosts)
-        return hosts_file(name, hostname, None, add_hosts)
-    netinfo.update(name=name, hostname=hostname, hosts_path=c.path("hosts"))
-    record = NetworkStore(netinfo["state_root"])._load(netinfo["network"]) or {"endpoints": {}}
-    neighbours = sorted((o.get("name"), o["ip"]) for cid, o in record["endpoints"].items()
-                        if cid != c.id and o.get("name"))
-    return hosts_file(name, hostname, netinfo["ip"], netinfo.get("add_hosts") or (), neighbours)
-
-
-def resolv_for(c):
-    """/etc/resolv.conf text for container c, from the host's."""
-    net = c.config.get("network") or {}
-    try:
-        with open("/etc/resolv.conf") as f:
-            host_text = f.read()
-    except OSError:
-        host_text = ""
-    return resolv_conf(host_text, net.get("dns"), net.get("dns_search"),
-                       net.get("dns_options") or net.get("dns_option"),
-                       keep_loopback=net.get("mode") == "host")
 
 
 # =================================================================== stats

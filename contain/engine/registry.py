@@ -23,13 +23,13 @@ TLS: https with the system's CAs plus ``$CONTAIN_CERTS_DIR/HOST:PORT/*.crt``
 ``$CONTAIN_INSECURE_REGISTRIES`` (comma-separated HOST[:PORT]).
 """
 
-import json
 import os
 import sys
 import threading
 import time
 
 from . import auth
+from .. import fastjson
 from . import refs as _refs
 from .images import (DOCKER_LIST, DOCKER_MANIFEST, INDEX_TYPES, LAYER_TYPES, MANIFEST_TYPES,
                      MAX_JSON, OCI_INDEX, OCI_MANIFEST, ImageStore, choose_platform,
@@ -156,7 +156,7 @@ class Registry:
         """The RegistryError for an unwanted response (its body is read)."""
         code = message = None
         try:
-            first = json.loads(resp.read(1 << 16))["errors"][0]
+            first = fastjson.loads(resp.read(1 << 16))["errors"][0]
             code, message = str(first["code"]), str(first.get("message") or "")
         except (ValueError, KeyError, IndexError, TypeError, OSError,
                 http.client.HTTPException):
@@ -349,7 +349,7 @@ class Registry:
         if resp.status != 200:
             raise self._error(resp, f"getting a token for {scope or 'login'}")
         try:
-            data = json.loads(_read_limited(resp, 1 << 20))
+            data = fastjson.loads(_read_limited(resp, 1 << 20))
             value = data.get("token") or data.get("access_token")
             expires_in = int(data.get("expires_in") or 60)
         except (ValueError, AttributeError, TypeError):
@@ -394,7 +394,7 @@ def _get_manifest(reg, scope, reference):
         raise reg.fail(step, "DIGEST_INVALID", f"the content's digest is {digest}, the "
                        f"registry says {header}")
     try:
-        doc = json.loads(body)
+        doc = fastjson.loads(body)
     except ValueError:
         doc = None
     if not isinstance(doc, dict):
@@ -437,7 +437,7 @@ def _choose_manifest(reg, scope, loc, want, explicit):
 
         def platform_of(desc):
             _, _, m, _ = _get_manifest(reg, scope, desc.get("digest"))
-            config = json.loads(_get_small_blob(reg, scope, m.get("config"), "config"))
+            config = fastjson.loads(_get_small_blob(reg, scope, m.get("config"), "config"))
             return {k: config.get(k) for k in ("os", "architecture", "variant")}
 
         desc = choose_platform(leaves, want, explicit, f"{reg.op} {loc}", platform_of)
@@ -530,7 +530,7 @@ def pull(root, ref, platform=None, tls_verify=True, quiet=False, out=None, log=N
         if not isinstance(layer, dict) or layer.get("mediaType") not in LAYER_TYPES or \
                 not str(layer.get("digest", "")).startswith("sha256:"):
             raise reg.fail(f"reading the manifest {digest}", "UNSUPPORTED",
-                           f"a layer this engine cannot use: {json.dumps(layer)[:200]}")
+                           f"a layer this engine cannot use: {fastjson.dumps(layer)[:200]}")
     config = _get_small_blob(reg, scope, manifest["config"], "config")
     store = ImageStore(root)
     tag_ref = _refs.format_reference(loc.name, loc.tag) if loc.tag else None
@@ -562,29 +562,6 @@ def pull(root, ref, platform=None, tls_verify=True, quiet=False, out=None, log=N
     out.write(f"{loc}\n")
     out.flush()
     return image_id
-
-
-def image_for_run(root, ref, policy="missing", log=None):
-    """The stored Image for run/create, pulled first as --pull says:
-    missing (when not stored), always, never."""
-    if policy not in ("missing", "always", "never"):
-        raise UsageError(f"invalid --pull value '{policy}': use missing, always or never")
-    store = ImageStore(root)
-    if policy == "always":
-        pull(root, ref, out=sys.stderr, log=log)
-        return store.resolve(ref, log=log)
-    try:
-        return store.resolve(ref, log=log)
-    except NotFound:
-        if policy == "never":
-            raise
-        try:
-            name = _refs.normalize(ref)
-        except UsageError:
-            raise NotFound(f"no such image: {ref}") from None
-        sys.stderr.write(f"Unable to find image '{name}' locally\n")
-        pull(root, ref, out=sys.stderr, log=log)
-        return store.resolve(ref, log=log)
 
 
 # ------------------------------------------------------------------ push
@@ -655,6 +632,7 @@ def push(root, ref, tls_verify=True, quiet=False, out=None, log=None, chunk=PUSH
         if not quiet:
             out.write(f"{short_digest(blob['digest'])}: {state}\n")
     desc = ("mediaType", "digest", "size")
+    import json
     body = json.dumps({"schemaVersion": 2, "mediaType": mt,
                        "config": {k: config[k] for k in desc},
                        "layers": [{k: layer[k] for k in desc} for layer in layers]},

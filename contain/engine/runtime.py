@@ -221,9 +221,9 @@ def write_etc_files(c, netinfo=None):
     hostname = cfg["hostname"]
     files = {"/etc/hostname": hostname + "\n"}
     net = cfg.get("network") or {}
-    from . import network
-    files["/etc/hosts"] = network.hosts_for(c, netinfo)
-    files["/etc/resolv.conf"] = network.resolv_for(c)
+    from . import etcfiles
+    files["/etc/hosts"] = etcfiles.hosts_for(c, netinfo)
+    files["/etc/resolv.conf"] = etcfiles.resolv_for(c)
     if net.get("mode") == "host":
         files.pop("/etc/hostname")
     out = {}
@@ -613,8 +613,8 @@ def resolve_image(store, cfg, log=None):
     if "rootfs" in cfg:
         cfg["argv"] = spec_argv(cfg)
         return cfg
-    from . import images, registry
-    image = registry.image_for_run(store.root, cfg["image"], cfg.get("pull", "missing"), log)
+    from . import images
+    image = images.image_for_run(store.root, cfg["image"], cfg.get("pull", "missing"), log)
     merged = images.apply_image_config(image.config, cfg)
     cfg.update(merged)
     cfg["rootfs"] = {"type": "image", "image_id": image.id, "layers": image.layer_dirs}

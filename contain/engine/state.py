@@ -18,7 +18,6 @@ id recorded when it was started.
 
 import fcntl
 import os
-import re
 
 # the one atomic write, lock and liveness check, shared with the core
 from ..core.fsutil import (DamagedFile, is_dict_of, read_json,  # noqa: F401
@@ -28,8 +27,10 @@ from ..core.state import (FileLock, boot_id, ignore_missing,  # noqa: F401
 from ..errors import Conflict, ContainError, NotFound, UsageError
 
 DEFAULT_ROOT = "/var/lib/contain"
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-NAME_MAX = 255      # a name is a file name in names/ (ASCII only: NAME_RE)
+# a name (Docker's [a-zA-Z0-9][a-zA-Z0-9_.-]*) is a file name in names/
+NAME_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+NAME_CHARS = NAME_FIRST | frozenset("_.-")
+NAME_MAX = 255
 # a container's directory on its way out (renamed first, then emptied): no
 # command lists it, and any command that lists containers finishes the job
 TRASH_PREFIX = ".trash-"
@@ -349,7 +350,8 @@ class Store:
         owner = self.name_owner(ref) if check_name_ok(ref) else None
         if owner is not None:
             return self.load(owner, partial=damaged)
-        matches = [i for i in ids if i.startswith(ref)] if re.match(r"^[0-9a-f]+$", ref) else []
+        hex_prefix = not ref.strip("0123456789abcdef")
+        matches = [i for i in ids if i.startswith(ref)] if hex_prefix else []
         if len(matches) == 1:
             return self.load(matches[0], partial=damaged)
         if len(matches) > 1:
@@ -487,7 +489,7 @@ def _empty_trash(path):
 
 
 def check_name_ok(name):
-    return bool(NAME_RE.match(name or ""))
+    return bool(name) and name[0] in NAME_FIRST and all(c in NAME_CHARS for c in name)
 
 
 def check_name(name):

@@ -4,8 +4,8 @@ CPU %, MEM USAGE / LIMIT, NET I/O, BLOCK I/O and PIDS rows, tables and
 JSON lines, and info's cgroup lines.
 """
 
-import json
 
+from .. import fastjson
 from ..core.cgroups import usable_cpus
 
 STATS_COLUMNS = (("CONTAINER ID", "ID"), ("NAME", "Name"), ("CPU %", "CPUPerc"),
@@ -86,8 +86,7 @@ def stats_table(rows):
 
 def stats_json(row):
     """One line of `stats --format json` (docker's keys, sorted)."""
-    import json
-    return json.dumps(format_stats_row(row), sort_keys=True, separators=(",", ":"))
+    return fastjson.dumps(format_stats_row(row), sort_keys=True)
 
 
 def cpu_percent(prev, cur, interval_ns=None, ncpu=None):

@@ -4,11 +4,11 @@ Pure presentation over container records; every status comes from
 Container.status, which re-derives it from the kernel.
 """
 
-import json
 import sys
 import re
 import time
 
+from .. import fastjson
 from ..clock import parse_time
 from ..errors import ContainError
 
@@ -86,7 +86,7 @@ def fields(c, no_trunc=True, tags=None):
         "ID": c.id if no_trunc else c.id[:12],
         "Names": c.name,
         "Image": image_text(c.config, tags, no_trunc),
-        "Command": json.dumps(cmd if no_trunc else _trunc(cmd, 20), ensure_ascii=False),
+        "Command": fastjson.dumps(cmd if no_trunc else _trunc(cmd, 20), ensure_ascii=False),
         "CreatedAt": c.config.get("created", ""),
         "RunningFor": _ago(c.config.get("created"), time.time()),
         "Status": status_text(c),
@@ -167,7 +167,7 @@ def ps(store, all=False, quiet=False, no_trunc=False, fmt=None, filters=(), tags
         return "".join((c.id if no_trunc else c.id[:12]) + "\n" for c in rows)
     data = [fields(c, no_trunc, tags) for c in rows]
     if fmt == "json":
-        return "".join(json.dumps(d) + "\n" for d in data)
+        return "".join(fastjson.dumps(d) + "\n" for d in data)
     if fmt and fmt != "table":
         return render_template(fmt, data, PS_FIELDS)
     return table(COLUMNS, data)
@@ -286,8 +286,8 @@ class TemplateError(ContainError):
     exit_code = 1
 
 
-_ACTION = re.compile(r"\{\{(.*?)\}\}", re.S)
-_PIPELINE = re.compile(r"\s*(json\s+)?\.((?:[A-Za-z_]\w*)(?:\.[A-Za-z_]\w*)*)?\s*")
+_ACTION = r"\{\{(.*?)\}\}"           # (compiled on use: re caches them)
+_PIPELINE = r"\s*(json\s+)?\.((?:[A-Za-z_]\w*)(?:\.[A-Za-z_]\w*)*)?\s*"
 
 
 def parse_template(fmt):
@@ -295,9 +295,9 @@ def parse_template(fmt):
     {{.Field}}, {{.A.B}}, {{json .Field}}, {{json .}}, {{.}}.  Anything else
     is a TemplateError ('template parsing error: ...'), never output."""
     pieces, pos = [], 0
-    for m in _ACTION.finditer(fmt):
+    for m in re.finditer(_ACTION, fmt, re.S):
         pieces.append(fmt[pos:m.start()])
-        action = _PIPELINE.fullmatch(m.group(1))
+        action = re.fullmatch(_PIPELINE, m.group(1))
         if not action:
             raise TemplateError(f"template parsing error: {m.group(0)}: contain knows "
                                 "only {{.Field}}, {{.Field.Sub}}, {{json .Field}} and "
@@ -344,7 +344,7 @@ def _execute(pieces, item):
         as_json, path = piece
         value = _lookup(item, path)
         if as_json or isinstance(value, (dict, list)):
-            out.append(json.dumps(value))
+            out.append(fastjson.dumps(value))
         elif isinstance(value, bool):
             out.append("true" if value else "false")
         elif value is None:
@@ -439,7 +439,7 @@ def inspect(store, refs, fmt=None):
     items = [inspect_one(store.find(ref)) for ref in refs]
     if fmt:
         return "\n".join(render_path(fmt, item) for item in items)
-    return json.dumps(items, indent=4)
+    return fastjson.dumps(items, indent=4)
 
 
 def render_path(fmt, item):
