@@ -37,6 +37,17 @@ class CommandError(ContainError):
         self.exit_code = exit_code
 
 
+class StepError(Exception):
+    """A step of a container's setup failed (an op of the mount plan): the
+    step's description and the OSError.  Internal: the container's child
+    turns it into its error report, which the runtime turns into a
+    ContainError."""
+
+    def __init__(self, step, err):
+        super().__init__(step, err)
+        self.step, self.err = step, err
+
+
 def describe_oserror(step, err):
     """'mount /proc: Permission denied' from a step name and an OSError."""
     reason = err.strerror or str(err)

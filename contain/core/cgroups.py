@@ -1141,14 +1141,15 @@ class DriverV1(Driver):
         # made and joined only with all_hierarchies (the OCI runtime's way)
         self.all_hierarchies = all_hierarchies
         self.named = {}
-        for entry in sorted(os.listdir(root)):
-            path = os.path.join(root, entry)
+        for item in sorted(os.scandir(root), key=lambda e: e.name):
+            entry, path = item.name, item.path
             if not os.path.isfile(os.path.join(path, "cgroup.procs")):
                 continue
             if os.path.exists(os.path.join(path, "cgroup.controllers")):
                 self.unified = path
                 continue
-            real = os.path.realpath(path)  # 'cpu' -> 'cpu,cpuacct' when co-mounted
+            # 'cpu' -> 'cpu,cpuacct' when co-mounted (a link: only then resolved)
+            real = os.path.realpath(path) if item.is_symlink() else path
             ctrls = [c for c in os.path.basename(real).split(",") if c in V1_CONTROLLERS]
             for ctrl in ctrls:
                 self.mounts.setdefault(ctrl, real)

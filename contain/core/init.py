@@ -16,8 +16,8 @@ import _signal
 import os
 import signal
 
-from . import linux, mounts
-from ..errors import EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND, EXIT_RUNTIME
+from . import linux
+from ..errors import EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND, EXIT_RUNTIME, StepError
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -116,7 +116,7 @@ def _guarded(fn, launch, *args):
         fn(launch, *args)
     except Failure as f:
         _report(launch.errfd, f.step, f.err, f.code, f.detail)
-    except mounts.StepError as e:
+    except StepError as e:
         _report(launch.errfd, e.step, e.err, EXIT_RUNTIME)
     except OSError as e:
         _report(launch.errfd, "setting up the container", e, EXIT_RUNTIME)
@@ -126,6 +126,7 @@ def _guarded(fn, launch, *args):
 
 
 def _setup_and_exec(L):
+    from . import mounts    # (loaded by the parent already; exec never needs it)
     log = L.log or (lambda msg: None)
 
     # Non-dumpable until execve: nothing in the container may ptrace us or

@@ -21,7 +21,7 @@ import os
 import signal
 import time
 
-from . import cgroups, linux, mounts, spec, state
+from . import cgroups, linux, spec, state
 from .spawn import spawn
 from ..clock import now
 from ..errors import Conflict, ContainError, NotFound, UsageError
@@ -223,6 +223,7 @@ def _create(rec, bundle, opts):
             for hook in spec.hooks(config, name):
                 run_hook_or_fail(hook, hook_state, name)
 
+    from . import mounts
     from .init import child_main, preload
     preload(tty=launch.tty, caps=True, hooks=bool(launch.start_hooks),
             rlimits=bool(launch.rlimits), seccomp=bool(launch.seccomp))
@@ -270,6 +271,7 @@ def run_hook_or_fail(hook, hook_state, name):
 
 def launch_for(bundle, rec, cg, opts):
     """The child's Launch from config.json."""
+    from . import mounts
     from .init import Launch
     from .security import cap_sets_from_spec
     config = bundle.config

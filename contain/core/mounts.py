@@ -25,6 +25,7 @@ import stat
 from . import linux
 from .linux import (MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY,
                     MS_REC, MS_REMOUNT, MS_SLAVE, MS_SHARED, MS_STRICTATIME)
+from ..errors import StepError
 
 # The device nodes every container gets: name -> (major, minor) (<linux/major.h>)
 DEFAULT_DEVICES = (
@@ -416,14 +417,6 @@ def execute(plan, ctx):
             op.run(ctx)
         except OSError as e:
             raise StepError(op.step(), e) from None
-
-
-class StepError(Exception):
-    """An op failed: carries the step's description and the OSError."""
-
-    def __init__(self, step, err):
-        super().__init__(step, err)
-        self.step, self.err = step, err
 
 
 # ------------------------------------------------- resolving inside the root

@@ -1178,6 +1178,20 @@ def _debug_wanted(argv):
     return False
 
 
+def verbose_logger(enabled):
+    if not enabled:
+        return None
+
+    def log(msg):
+        # a closed stderr (`... 2>&1 | head -1`) must not stop what is being
+        # logged, above all not a rollback: the log is only a spectator
+        try:
+            os.write(2, f"[contain] {msg}\n".encode())
+        except OSError:
+            pass
+    return log
+
+
 def _main(argv):
     try:
         ns = build_parser(argv).parse_args(argv)
@@ -1186,7 +1200,6 @@ def _main(argv):
             return 0
         if getattr(ns, "needs_root", True) and os.geteuid() != 0:
             raise ContainError("must be run as root (namespaces, mounts and cgroups need it)")
-        from .runtime import verbose_logger
         from .state import Store
         verbose = ns.global_verbose or getattr(ns, "verbose", False)
         if hasattr(ns, "volume"):

@@ -20,7 +20,7 @@ def _core():
 
 def pause(store, ref):
     """`contain pause`: freeze every process of the container."""
-    from .runtime import runtime_root
+    from .state import runtime_root
     c = store.find(ref)
     with store.container_lock(c.id):
         c.reload()
@@ -51,7 +51,7 @@ def unpause(store, ref):
 
 
 def thaw(store, c):
-    from .runtime import runtime_root
+    from .state import runtime_root
     try:
         _core().pause(runtime_root(store), c.id, False)
     except ContainError as e:
@@ -61,7 +61,7 @@ def thaw(store, c):
 
 def frozen(store, cid):
     """Is the core's cgroup of container cid frozen now?"""
-    from .runtime import runtime_root
+    from .state import runtime_root
     lc = _core()
     try:
         rec = lc.load(runtime_root(store), cid)

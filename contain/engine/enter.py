@@ -10,8 +10,10 @@ only with -i, and with -d the command's output goes nowhere.
 
 import os
 
-from . import defaults, generate
-from .runtime import runtime_root
+from . import defaults
+from .flags import default_env, merge_env
+from .state import runtime_root
+from .users import lookup_user
 from ..core import security
 
 
@@ -20,7 +22,6 @@ def exec_in(store, ref, argv, env=(), cwd=None, user=None, tty=False,
     """`contain exec`: run a new process inside a running container."""
     from ..core.execute import exec_process
     from ..errors import Conflict
-    from .flags import merge_env
     c = store.find(ref)
     if not c.running:
         raise Conflict(f"container {c.id[:12]} is not running")
@@ -31,11 +32,11 @@ def exec_in(store, ref, argv, env=(), cwd=None, user=None, tty=False,
     caps = sorted(defaults.resolve_caps(sec.get("cap_add") or (), sec.get("cap_drop") or (),
                                         bool(sec.get("privileged"))))
     names = [security.cap_name(n) for n in caps if n <= security.last_cap()]
-    uid, gid, groups = generate.lookup_user(c, cfg.get("user") if user is None else user)
+    uid, gid, groups = lookup_user(c, cfg.get("user") if user is None else user)
     opts = defaults.parse_security_opts(sec.get("security_opt") or ())
     process = {
         "terminal": bool(tty), "args": list(argv),
-        "env": merge_env(generate.default_env(cfg, tty), env),
+        "env": merge_env(default_env(cfg, tty), env),
         "cwd": cwd or cfg.get("cwd") or "/",
         "user": {"uid": uid, "gid": gid, "additionalGids": groups},
         "capabilities": {k: list(names) for k in ("bounding", "effective", "permitted")},

@@ -58,6 +58,16 @@ def merge_env(base, extra):
     return [f"{k}={v}" for k, v in merged.items()]
 
 
+def default_env(cfg, tty):
+    """Docker's environment: PATH, HOSTNAME, TERM (with -t), then the image's
+    and the user's variables (HOME is added in the child from /etc/passwd)."""
+    from ..core.init import DEFAULT_PATH
+    base = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={cfg['hostname']}"]
+    if tty:
+        base.append("TERM=xterm")
+    return merge_env(base, cfg.get("env", []))
+
+
 def parse_restart(value):
     """no | on-failure[:N] | always | unless-stopped."""
     name, _, count = (value or "no").partition(":")

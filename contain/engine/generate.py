@@ -19,7 +19,8 @@ entry it came from (mounts[3], linux.maskedPaths...).
 import os
 
 from . import defaults
-from ..core import mounts as core_mounts
+from .flags import default_env
+from .users import lookup_user
 from ..core import security
 from ..core.spec import OCI_VERSION
 from ..errors import ContainError
@@ -131,54 +132,6 @@ def process_for(c, tty, rootfs_dir=None):
     if cfg.get("ulimits"):
         process["rlimits"] = [dict(r) for r in cfg["ulimits"]]
     return process
-
-
-def default_env(cfg, tty):
-    """Docker's environment: PATH, HOSTNAME, TERM (with -t), then the image's
-    and the user's variables (HOME is added in the child from /etc/passwd)."""
-    from ..core.init import DEFAULT_PATH
-    from .flags import merge_env
-    base = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={cfg['hostname']}"]
-    if tty:
-        base.append("TERM=xterm")
-    return merge_env(base, cfg.get("env", []))
-
-
-def lookup_user(c, spec):
-    """(uid, gid, supplementary gids) of -u NAME[:GROUP] / UID[:GID], read
-    from the container's own /etc/passwd and /etc/group (the image's
-    layers, top first; never following a link out of the root)."""
-    if spec in ("", "0:0"):         # root, with no lookup to do
-        return 0, 0, []
-    from .users import resolve_user
-    files = {name: _read_in_root(c, f"etc/{name}") for name in ("passwd", "group")}
-    try:
-        uid, gid, groups, _home = resolve_user(spec, files=files)
-    except LookupError as e:
-        raise ContainError(f"resolving user: {e.args[0]}") from None
-    return uid, gid, groups
-
-
-def _read_in_root(c, relpath):
-    """The text of a file of the container's root filesystem, or ""."""
-    rootfs = c.config["rootfs"]
-    if rootfs["type"] == "image":
-        tops = [c.path("upper")] + list(reversed(rootfs["layers"]))
-    else:
-        tops = [rootfs["path"] if rootfs["type"] == "dir" else c.path("rootfs")]
-    for top in tops:
-        try:
-            fd = core_mounts.resolve_in_root(top, relpath, kind="file", create=False)
-        except OSError:
-            continue
-        try:
-            with open(os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)) as f:
-                return f.read(1 << 20)
-        except OSError:
-            continue
-        finally:
-            os.close(fd)
-    return ""
 
 
 # ---------------------------------------------------------------- mounts

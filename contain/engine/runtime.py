@@ -22,7 +22,7 @@ import signal
 import time
 
 from . import state
-from .state import fault_point
+from .state import fault_point, runtime_root
 from ..errors import CommandError, Conflict, ContainError, UsageError
 from ..clock import now
 
@@ -50,20 +50,6 @@ class Setup:
 
     def commit(self):
         self.undo = []
-
-
-def verbose_logger(enabled):
-    if not enabled:
-        return None
-
-    def log(msg):
-        # a closed stderr (`... 2>&1 | head -1`) must not stop what is being
-        # logged, above all not a rollback: the log is only a spectator
-        try:
-            os.write(2, f"[contain] {msg}\n".encode())
-        except OSError:
-            pass
-    return log
 
 
 # ----------------------------------------------------------------- cgroups
@@ -206,12 +192,6 @@ def check_limits(c):
     from ..core.cgroups import check_limits as docker_rules
     limits = docker_rules(c.config.get("limits") or {})
     cgroup_driver().check(limits)
-
-
-def runtime_root(store):
-    """Where the runtime core keeps the records of the engine's containers
-    (`contain oci --root STATE/runtime list` shows them)."""
-    return os.path.join(store.root, "runtime")
 
 
 # ------------------------------------------------------------------ spawn

@@ -5,6 +5,7 @@ the image; config.json then holds numbers, as the runtime spec wants)."""
 import os
 
 from ..core.init import parse_db, read_db   # the one reader of /etc/passwd and /etc/group
+from ..errors import ContainError
 
 
 def resolve_user(spec, root="/", files=None):
@@ -46,3 +47,38 @@ def resolve_user(spec, root="/", files=None):
     return uid, gid, groups, home
 
 
+def lookup_user(c, spec):
+    """(uid, gid, supplementary gids) of -u NAME[:GROUP] / UID[:GID], read
+    from the container's own /etc/passwd and /etc/group (the image's
+    layers, top first; never following a link out of the root)."""
+    if spec in (None, "", "0:0"):   # root, with no lookup to do
+        return 0, 0, []
+    files = {name: _read_in_root(c, f"etc/{name}") for name in ("passwd", "group")}
+    try:
+        uid, gid, groups, _home = resolve_user(spec, files=files)
+    except LookupError as e:
+        raise ContainError(f"resolving user: {e.args[0]}") from None
+    return uid, gid, groups
+
+
+def _read_in_root(c, relpath):
+    """The text of a file of the container's root filesystem, or ""."""
+    rootfs = c.config["rootfs"]
+    if rootfs["type"] == "image":
+        tops = [c.path("upper")] + list(reversed(rootfs["layers"]))
+    else:
+        tops = [rootfs["path"] if rootfs["type"] == "dir" else c.path("rootfs")]
+    from ..core.mounts import resolve_in_root
+    for top in tops:
+        try:
+            fd = resolve_in_root(top, relpath, kind="file", create=False)
+        except OSError:
+            continue
+        try:
+            with open(os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)) as f:
+                return f.read(1 << 20)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+    return ""
