@@ -57,6 +57,11 @@ def loads(text):
         value, i = _scan_once(text, i)
     except StopIteration as e:
         raise _error("Expecting value", text, e.value) from None
+    except SystemError:
+        # Python 3.11's scanner looks for JSONDecodeError in json.decoder
+        # only if that is loaded already: let json raise the error itself
+        import json
+        return json.loads(text)
     while i < end and text[i] in _WHITESPACE:
         i += 1
     if i != end:

@@ -473,3 +473,42 @@ class ChildLogicTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class FastJsonTest(unittest.TestCase):
+    """contain.fastjson reads and writes what the json module does, and its
+    errors are json's, even in an interpreter that never loaded json."""
+
+    def test_same_values_as_json(self):
+        from contain import fastjson
+        for text in ('{"a": [1, 2.5, -3e2, true, false, null, "x\\u00e9\\n"], "b": {}}',
+                     ' [] ', '"s"', '1', '{"a":1}\n'):
+            self.assertEqual(fastjson.loads(text), json.loads(text))
+        self.assertEqual(fastjson.loads(b'\xef\xbb\xbf{"a": 1}'), {"a": 1})
+        value = {"z": [1, "\u00e9", None, True, 1.5, {"b": 2, "a": 1}], "a": "\u2028"}
+        self.assertEqual(fastjson.dumps(value), json.dumps(value, separators=(",", ":")))
+        self.assertEqual(fastjson.dumps(value, sort_keys=True),
+                         json.dumps(value, separators=(",", ":"), sort_keys=True))
+        self.assertEqual(fastjson.dumps("\u00e9", ensure_ascii=False), '"\u00e9"')
+        self.assertEqual(fastjson.dumps(value, indent=2), json.dumps(value, indent=2))
+        with self.assertRaises(TypeError):
+            fastjson.dumps(object())
+
+    def test_errors_are_jsons_without_json_loaded(self):
+        import subprocess
+        import sys
+        code = ("import sys; sys.path.insert(0, sys.argv[1]); from contain import fastjson\n"
+                "for bad in ['', '{', '[1,]', '{\"a\":1} x', 'nul', '{\"a\" 1}', '[1 2]']:\n"
+                "    try:\n"
+                "        fastjson.loads(bad)\n"
+                "    except ValueError as e:\n"
+                "        print(type(e).__name__, e)\n")
+        out = subprocess.run([sys.executable, "-I", "-S", "-c", code, support.TOP],
+                             capture_output=True, text=True, check=True).stdout.splitlines()
+        expected = []
+        for bad in ['', '{', '[1,]', '{"a":1} x', 'nul', '{"a" 1}', '[1 2]']:
+            try:
+                json.loads(bad)
+            except ValueError as e:
+                expected.append(f"{type(e).__name__} {e}")
+        self.assertEqual(out, expected)

@@ -15,8 +15,8 @@ descriptor (and no host working directory) survives into the container.
 import os
 
 from . import linux, spec
-from .lifecycle import (_bundle_config, _cgroup_or_none, cgroup_of, connect_console, load,
-                        process_fields, seccomp_program, wait_process)
+from .lifecycle import (_cgroup_or_none, cgroup_of, connect_console, exec_seccomp, load,
+                        process_fields, wait_process)
 from .spawn import spawn
 from .state import write_text
 from ..errors import Conflict, UsageError
@@ -40,9 +40,10 @@ def open_namespaces(pid):
     return fds
 
 
-def launch_for_process(process, pid, cgroup, config, console_socket=None, log=None,
+def launch_for_process(process, rec, cgroup, seccomp=True, console_socket=None, log=None,
                        preserve_fds=0, ns_fds=()):
-    """The Launch of a process.json (or of exec's flags) in this container."""
+    """The Launch of a process.json (or of exec's flags) in the container of
+    record rec; seccomp: under the container's filter, if it has one."""
     from .init import Launch
     from .security import cap_sets_from_spec
     caps = process.get("capabilities")
@@ -50,12 +51,12 @@ def launch_for_process(process, pid, cgroup, config, console_socket=None, log=No
     console = None
     if process.get("terminal") and console_socket:
         console = connect_console(console_socket)
-    lx = config.get("linux") or {}
+    bounding = (cap_sets or {}).get("bounding", ())
     return Launch(
         **process_fields(process, cap_sets), create_cwd=False, ttysock=console,
         root="/", plan=[], unshare_flags=0,
         cgroup_procs=cgroup.join_files if cgroup is not None else [],
-        seccomp=seccomp_program(lx.get("seccomp"), (cap_sets or {}).get("bounding", ())),
+        seccomp=exec_seccomp(rec, bounding) if seccomp else None,
         preserve_fds=preserve_fds, log=log, errfd=-1,
         userns=any(nstype == linux.CLONE_NEWUSER for _, nstype in ns_fds))
 
@@ -80,9 +81,8 @@ def exec_process(root, cid, process, detach=False, pid_file=None, console_socket
     linux.prctl(linux.PR_SET_DUMPABLE, 0)
     ns_fds = open_namespaces(rec.pid)
     try:
-        config = _bundle_config(rec) if seccomp else {}
-        launch = launch_for_process(process, rec.pid, cgroup_of(rec), config,
-                                    console_socket, log, preserve_fds, ns_fds)
+        launch = launch_for_process(process, rec, cgroup_of(rec), seccomp, console_socket,
+                                    log, preserve_fds, ns_fds)
         from .init import exec_main, preload
         preload(tty=launch.tty, caps=True, rlimits=bool(launch.rlimits),
                 seccomp=bool(launch.seccomp))

@@ -184,7 +184,10 @@ def _create(rec, bundle, opts):
     rec.data = {"ociVersion": config["ociVersion"], "id": rec.id, "bundle": bundle.path,
                 "rootfs": bundle.rootfs, "created": now(),
                 "annotations": config.get("annotations") or {},
-                "owner": "", "pid": 0, "hooks": {"poststop": spec.hooks(config, "poststop")}}
+                "owner": "", "pid": 0,
+                # what start and delete run later (config.json is not read again)
+                "hooks": {"poststart": spec.hooks(config, "poststart"),
+                          "poststop": spec.hooks(config, "poststop")}}
     parent, name = cgroup_location(lx.get("cgroupsPath"), rec.id)
     rec.update(cgroup=[parent, name],                # recorded before it exists
                cgroup_all_hierarchies=getattr(opts.cgroup_driver, "all_hierarchies", True))
@@ -242,7 +245,8 @@ def _create(rec, bundle, opts):
                      stdio=opts.stdio, on_ready=on_ready, on_hooks=on_hooks,
                      want_master=bool(opts.want_master and launch.tty and not
                                       opts.console_socket),
-                     cgroup2_dir=cg.v2_dir, on_forked=lambda pid: record_pid(rec, pid))
+                     cgroup2_dir=cg.v2_dir,
+                     on_forked=lambda pid: record_pid(rec, pid, seccomp_entry(launch)))
     finally:
         for fd in [launch.fifo_fd] + userns_fds:
             if fd >= 0:
@@ -254,11 +258,44 @@ def _create(rec, bundle, opts):
     return proc
 
 
-def record_pid(rec, pid):
+def record_pid(rec, pid, seccomp=None):
     """The init's pid and start time (a pid alone is never trusted: it is
-    reused) in the record, as soon as the init exists."""
+    reused) in the record, as soon as the init exists; and its seccomp
+    filter, for exec (see exec_seccomp)."""
     info = state.proc_start_time(pid)
-    rec.update(pid=pid, start_time=info[0] if info else None, boot_id=state.boot_id())
+    rec.update(pid=pid, start_time=info[0] if info else None, boot_id=state.boot_id(),
+               seccomp=seccomp)
+
+
+def seccomp_entry(launch):
+    """The init's compiled filter and the bounding capabilities it was
+    compiled for (Docker-format profiles have rules per capability)."""
+    if not launch.seccomp:
+        return None
+    return {"caps": sorted((launch.cap_sets or {}).get("bounding") or ()),
+            "program": launch.seccomp}
+
+
+def exec_seccomp(rec, caps):
+    """The container's seccomp filter for a process with these bounding
+    capabilities: the init's, compiled at create, when they are the same
+    (config.json cannot change after create); else compiled again."""
+    if "seccomp" in rec.data:
+        entry = rec.data["seccomp"]
+        if entry is None:
+            return None
+        if isinstance(entry, dict) and entry.get("caps") == sorted(caps):
+            return [tuple(ins) for ins in entry["program"]]
+    lx = _bundle_config(rec).get("linux") or {}
+    return seccomp_program(lx.get("seccomp"), caps)
+
+
+def hooks_of(rec, phase):
+    """poststart or poststop hooks, as config.json had them at create."""
+    hooks = rec.data.get("hooks") or {}
+    if phase not in hooks:      # (a record written before it kept them)
+        return spec.hooks(_bundle_config(rec), phase)
+    return hooks[phase] or ()
 
 
 def run_hook_or_fail(hook, hook_state, name):
@@ -419,8 +456,7 @@ def start(root, cid, log=None):
             raise Conflict(f"cannot start a container that is {status}"
                            if status != "stopped" else "container is stopped: cannot start")
         release(rec)
-    run_hooks_warning(spec.hooks(_bundle_config(rec), "poststart"), rec, "running",
-                      "poststart")
+    run_hooks_warning(hooks_of(rec, "poststart"), rec, "running", "poststart")
     return rec
 
 
@@ -552,8 +588,7 @@ def delete(root, cid, force=False, log=None):
         if status != "stopped" and rec.alive():
             stop_everything(rec)
         destroy(rec)
-    run_hooks_warning((rec.data.get("hooks") or {}).get("poststop") or (), rec, "stopped",
-                      "poststop")
+    run_hooks_warning(hooks_of(rec, "poststop"), rec, "stopped", "poststop")
     return rec
 
 
@@ -628,8 +663,7 @@ def run_foreground(root, cid, bundle_dir, opts, detach=False):
         start(root, cid)
         return 0
     try:
-        run_hooks_warning(spec.hooks(_bundle_config(rec), "poststart"), rec, "running",
-                          "poststart")
+        run_hooks_warning(hooks_of(rec, "poststart"), rec, "running", "poststart")
         return wait_process(proc)
     finally:
         delete(root, cid, force=True)

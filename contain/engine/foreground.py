@@ -118,5 +118,6 @@ def run_attached(store, c, log=None, interactive=False, tty=False):
     record_exit(c, code, oom)
     if log:
         log(f"container exited: status {code} ({time.monotonic() - t0:.2f} s)")
-    cleanup_after_exit(store, c, log)
+    if not c.config.get("auto_remove"):     # (with --rm, removal releases it all next)
+        cleanup_after_exit(store, c, log)
     return code

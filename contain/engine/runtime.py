@@ -339,14 +339,17 @@ def start_process(store, c, log=None, stdio=None, tty=False):
 
 
 def cleanup_after_exit(store, c, log=None):
-    """Release what only a running container needs: network, cgroup."""
+    """Release what only a running container needs: cgroup, network.  The
+    network goes last: its veth dies with the container's network namespace,
+    which the kernel frees a few milliseconds after the last process, and
+    detach waits for that (the time the steps before it take is not lost)."""
     from ..core import lifecycle
     errors = []
-    for what, fn, args in (("releasing network", network_teardown, (store, c)),
-                           ("removing the runtime record", lifecycle.delete,
+    for what, fn, args in (("removing the runtime record", lifecycle.delete,
                             (runtime_root(store), c.id, True)),
                            ("removing cgroup", cgroup_driver().destroy,
-                            (cgroup_parent(c), cgroup_name(c)))):
+                            (cgroup_parent(c), cgroup_name(c))),
+                           ("releasing network", network_teardown, (store, c))):
         if log:
             log(what)
         try:
@@ -652,12 +655,12 @@ def run(store, cfg, log=None):
         if remove_after:
             if log:
                 log("removing container")
-            _remove_quietly(store, c)
+            _remove_quietly(store, c, log)
 
 
-def _remove_quietly(store, c):
+def _remove_quietly(store, c, log=None):
     try:
-        teardown(store, c, volumes=True)
+        teardown(store, c, log, volumes=True)
     except ContainError:
         pass
 
