@@ -607,13 +607,24 @@ class Driver:
         was something to remove.
         """
         cg = self.cgroup(parent, name)
-        present = [d for d in cg.dirs if os.path.isdir(d)]
-        if not present:
-            return False
+        # The usual case first: nothing left inside, no child cgroups, so one
+        # rmdir per directory does it (walking each one's files costs more).
+        present, busy = False, []
+        for d in cg.dirs:
+            try:
+                os.rmdir(d)
+                present = True
+            except FileNotFoundError:
+                pass
+            except OSError:
+                present = True
+                busy.append(d)
+        if not busy:
+            return present
         if cg.pids():
             cg.kill_all()
         deadline = time.monotonic() + timeout
-        for d in present:
+        for d in busy:
             _rmdir_tree(d, deadline, cg.kill_all)
         return True
 
@@ -1179,6 +1190,12 @@ class DriverV1(Driver):
     def _mkdirs(self, cg):
         cpuset = self.mounts.get("cpuset")
         for base in self._bases():
+            if base != cpuset:
+                try:
+                    os.mkdir(os.path.join(base, cg.path))   # the parent is usually there
+                    continue
+                except (FileExistsError, FileNotFoundError):
+                    pass
             path = base
             for part in cg.path.split("/"):
                 path = os.path.join(path, part)
