@@ -41,10 +41,13 @@ def human_duration(seconds):
     return f"{h // 24 // 365} years"
 
 
-def status_text(c, now=None):
+RUNNING = ("running", "restarting", "paused")    # (Container.running)
+
+
+def status_text(c, now=None, status=None):
     """'Up 3 minutes', 'Exited (137) 5 seconds ago', 'Created'."""
     now = time.time() if now is None else now
-    st = c.status
+    st = c.status if status is None else status
     if st in ("running", "paused"):
         return "Up " + human_duration(now - parse_time(c.state["started_at"])) + (
             " (Paused)" if st == "paused" else "")
@@ -77,26 +80,29 @@ def ports_text(c):
     return ", ".join(out)
 
 
-def fields(c, no_trunc=True, tags=None):
+def fields(c, no_trunc=True, tags=None, status=None):
     """The fields a --format template can use (Docker's names).  tags: the
-    image store's tags (name -> image id), to tell a stale image name."""
+    image store's tags (name -> image id), to tell a stale image name;
+    status: c.status, when the caller has it already."""
     cmd = command_text(c)
     net = c.state.get("network") or {}
+    status = c.status if status is None else status
+    now = time.time()
     return {
         "ID": c.id if no_trunc else c.id[:12],
         "Names": c.name,
         "Image": image_text(c.config, tags, no_trunc),
         "Command": fastjson.dumps(cmd if no_trunc else _trunc(cmd, 20), ensure_ascii=False),
         "CreatedAt": c.config.get("created", ""),
-        "RunningFor": _ago(c.config.get("created"), time.time()),
-        "Status": status_text(c),
-        "State": c.status,
+        "RunningFor": _ago(c.config.get("created"), now),
+        "Status": status_text(c, now, status),
+        "State": status,
         "Ports": ports_text(c),
-        "Pid": c.state.get("pid", 0) if c.running else 0,
+        "Pid": c.state.get("pid", 0) if status in RUNNING else 0,
         "IPAddress": net.get("ip", ""),
         "Networks": net.get("network", net.get("mode", "")),
         "Labels": ",".join(f"{k}={v}" for k, v in (c.config.get("labels") or {}).items()),
-        "ExitCode": exit_code_shown(c),
+        "ExitCode": exit_code_shown(c, status),
     }
 
 
@@ -160,12 +166,13 @@ def ps(store, all=False, quiet=False, no_trunc=False, fmt=None, filters=(), tags
     for c in rows:       # listed as dead; what is wrong, on stderr
         if c.damaged is not None:
             sys.stderr.write(f"WARNING: {c.damaged}\n")
+    status = {c.id: c.status for c in rows}     # from the kernel, once per container
     if not all and "status" not in flt:
-        rows = [c for c in rows if c.running]
-    rows = [c for c in rows if container_matches(c, flt, tags or {})]
+        rows = [c for c in rows if status[c.id] in RUNNING]
+    rows = [c for c in rows if container_matches(c, flt, tags or {}, status[c.id])]
     if quiet:
         return "".join((c.id if no_trunc else c.id[:12]) + "\n" for c in rows)
-    data = [fields(c, no_trunc, tags) for c in rows]
+    data = [fields(c, no_trunc, tags, status[c.id]) for c in rows]
     if fmt == "json":
         return "".join(fastjson.dumps(d) + "\n" for d in data)
     if fmt and fmt != "table":
@@ -220,14 +227,14 @@ def _labels_match(labels, wanted):
     return True
 
 
-def container_matches(c, flt, tags):
+def container_matches(c, flt, tags, status=None):
     """Does container c pass every ps filter in flt (parse_filters' dict)?"""
     cfg = c.config
     if "name" in flt and not any(_regex("name", v).search(c.name) for v in flt["name"]):
         return False
     if "id" in flt and not any(_regex("id", v).search(c.id) for v in flt["id"]):
         return False
-    status = c.status
+    status = c.status if status is None else status
     if "status" in flt and status not in flt["status"]:
         return False
     if "exited" in flt and (status not in ("exited", "dead")
