@@ -188,6 +188,17 @@ class Sandbox:
         out = self.sh(IP, "-o", "link", "show", ns=ns).stdout
         return [line.split(": ")[1].split("@")[0] for line in out.splitlines()]
 
+    def veths_left(self, prefix="veth", timeout=5.0):
+        """The links named prefix... still there once the kernel had time to
+        free the namespaces of removed containers: their veths die with
+        them a few milliseconds after `rm` returns (network.detach)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = [link for link in self.links() if link.startswith(prefix)]
+            if not left or time.monotonic() > deadline:
+                return left
+            time.sleep(0.02)
+
     @contextlib.contextmanager
     def entered(self):
         """Run Python code of this process inside the host namespace."""

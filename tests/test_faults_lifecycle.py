@@ -178,8 +178,7 @@ class KillAtEachStepTest(FaultLifecycleCase):
 
     def assert_network_clean(self):
         self.assert_no_lease()
-        self.assertEqual([link for link in self.sb.links() if link.startswith("veth")], [],
-                         "veth left")
+        self.assertEqual(self.sb.veths_left(), [], "veth left")
         self.assertIsNone(re.search(r"contain:[0-9a-f]{64}", self.sb.iptables_save()),
                           "a container's iptables rule left")
 

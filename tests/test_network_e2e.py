@@ -71,7 +71,7 @@ class EndToEndTest(unittest.TestCase):
 
     def assert_nothing_of(self, cid):
         self.assertNotIn(f"contain:{cid}", self.sb.iptables_save())
-        self.assertNotIn("veth" + cid[:10], self.sb.links())
+        self.assertEqual(self.sb.veths_left("veth" + cid[:10]), [])
 
     def test_network_commands(self):
         nid = self.contain("network", "create", "--subnet", "10.89.9.0/24", "--gateway",
@@ -145,6 +145,7 @@ class EndToEndTest(unittest.TestCase):
         self.assert_nothing_of(a)
         self.assertEqual(self.contain("network", "rm", "backend").stdout, "backend\n")
         self.contain("network", "prune", "-f")
+        self.assertEqual(self.sb.veths_left(), [])
         self.assertEqual(self.sb.links(), ["lo", "eth0"])
         self.assertNotIn("-A ", self.sb.iptables_save())
 

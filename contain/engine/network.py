@@ -823,10 +823,15 @@ def _undo_attach(cid, veth, netinfo):
         pass
 
 
-def detach(store, container_id, netinfo=None, log=None):
+def detach(store, container_id, netinfo=None, log=None, removing=False):
     """Undo attach() and prepare() for a container, from its id alone if
     need be (after a crash): its veth if it still exists, its rules, its
-    leases.  Safe to call any number of times."""
+    leases.  Safe to call any number of times.
+
+    The veth goes last, and on the kernel's time (see _remove_veth), which
+    can take some 10 ms.  removing: the container is being removed, so its
+    id, which names the veth, is never used again; then a helper process
+    sees the veth gone and the caller returns at once."""
     netinfo = netinfo or {}
     if (not netinfo or netinfo.get("ports")) and netfilter.available():
         netfilter.remove({netfilter.container_tag(container_id)})
@@ -836,7 +841,11 @@ def detach(store, container_id, netinfo=None, log=None):
         _log(log, f"released lease of {container_id[:12]} on network {name}")
         refresh_hosts(store, name)
     # last: meanwhile the kernel has been freeing the namespace and its veth
-    _remove_veth(netinfo.get("veth") or veth_name(container_id), log)
+    veth = netinfo.get("veth") or veth_name(container_id)
+    if removing:
+        _remove_veth_later(veth)
+    else:
+        _remove_veth(veth, log)
 
 
 def _remove_veth(veth, log=None, grace=0.1):
@@ -861,6 +870,26 @@ def _remove_veth(veth, log=None, grace=0.1):
                     raise
             return
         time.sleep(0.002)
+
+
+def _remove_veth_later(veth):
+    """_remove_veth in a detached helper process (no stdio, no inherited
+    fds: nothing the caller holds, a lock or an output pipe, waits for it)."""
+    if veth not in _links():
+        return
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setsid()
+            if os.fork() == 0:
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(null, fd)
+                os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+                _remove_veth(veth)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
 
 
 def _teardown_bridges(store, records, chains=False, log=None, save=True):

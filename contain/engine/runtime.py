@@ -296,15 +296,16 @@ def network_prepare(store, c, log):
     return netinfo, attach
 
 
-def network_teardown(store, c):
+def network_teardown(store, c, removing=False):
     """Release the network the record names; a pending record (crash before
-    the lease was recorded) or a damaged one: everything held under the id."""
+    the lease was recorded) or a damaged one: everything held under the id.
+    removing: the container goes for good (see network.detach)."""
     netinfo = c.state.get("network")
     if c.damaged is None and not (netinfo and netinfo.get("attach")):
         return
     from . import network
     known = netinfo if netinfo and netinfo.get("ip") else None
-    network.detach(network.NetworkStore(store.root), c.id, known)
+    network.detach(network.NetworkStore(store.root), c.id, known, removing=removing)
 
 
 # --------------------------------------------------------------- lifecycle
@@ -338,18 +339,18 @@ def start_process(store, c, log=None, stdio=None, tty=False):
     return proc
 
 
-def cleanup_after_exit(store, c, log=None):
+def cleanup_after_exit(store, c, log=None, removing=False):
     """Release what only a running container needs: cgroup, network.  The
     network goes last: its veth dies with the container's network namespace,
-    which the kernel frees a few milliseconds after the last process, and
-    detach waits for that (the time the steps before it take is not lost)."""
+    which the kernel frees some milliseconds after the last process (and
+    detach waits for that, unless removing: see network.detach)."""
     from ..core import lifecycle
     errors = []
     for what, fn, args in (("removing the runtime record", lifecycle.delete,
                             (runtime_root(store), c.id, True)),
                            ("removing cgroup", cgroup_driver().destroy,
                             (cgroup_parent(c), cgroup_name(c))),
-                           ("releasing network", network_teardown, (store, c))):
+                           ("releasing network", network_teardown, (store, c, removing))):
         if log:
             log(what)
         try:
@@ -367,7 +368,7 @@ def teardown(store, c, log=None, volumes=False):
             c.reload()      # what a crashed monitor recorded since c was read
         except (OSError, ContainError):
             pass
-    errors = cleanup_after_exit(store, c, log)
+    errors = cleanup_after_exit(store, c, log, removing=True)
     fault_point("rm-released")
     if c.damaged is not None or \
             (c.config.get("security") or {}).get("userns") not in (None, "", "host"):
