@@ -78,6 +78,9 @@ def secure_state_root(root, *private):
 
 
 # ----------------------------------------------------------------- records
+RUNNING = ("running", "restarting", "paused")   # the statuses of Container.running
+
+
 class Container:
     """A container's record: config (immutable) and state (mutable)."""
 
@@ -128,7 +131,7 @@ class Container:
 
     @property
     def running(self):
-        return self.status in ("running", "restarting", "paused")
+        return self.status in RUNNING
 
     @property
     def exit_code(self):

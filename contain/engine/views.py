@@ -11,6 +11,7 @@ import time
 from .. import fastjson
 from ..clock import parse_time
 from ..errors import ContainError
+from .state import RUNNING
 
 
 def human_duration(seconds):
@@ -39,9 +40,6 @@ def human_duration(seconds):
     if h < 24 * 365 * 2:
         return f"{h // 24 // 30} months"
     return f"{h // 24 // 365} years"
-
-
-RUNNING = ("running", "restarting", "paused")    # (Container.running)
 
 
 def status_text(c, now=None, status=None):
