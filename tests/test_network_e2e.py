@@ -165,6 +165,29 @@ class EndToEndTest(unittest.TestCase):
         self.contain("rm", "-f", "victim")
         self.assert_nothing_of(cid)
 
+    def test_veth_goes_while_another_container_holds_the_namespace(self):
+        """`run --rm` leaves its veth to the kernel, which frees it with the
+        network namespace; when a container that joined that namespace keeps
+        it alive, the helper deletes the veth itself after its grace period."""
+        from tests import support
+        owner = subprocess.Popen(
+            [netsandbox.NSENTER, f"--net={self.sb.path()}", support.PYTHON, support.CONTAIN,
+             "run", "--rm", "-i", "--name", "owner", "--rootfs", self.rootfs,
+             "sh", "-c", "echo up; read line"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            env=support.env(CONTAIN_DEFAULT_NETWORK="bridge", **self.env))
+        self.addCleanup(owner.kill)
+        self.assertEqual(owner.stdout.readline(), "up\n")
+        cid = self.inspect("owner")["Id"]
+        self.run_detached("guest", "--network", "container:owner", "--rootfs", self.rootfs,
+                          "sleep", "1000")
+        guest = self.inspect("guest")["State"]["Pid"]
+        owner.communicate("\n", timeout=20)
+        self.assertEqual(owner.returncode, 0)
+        self.assertEqual(self.sb.veths_left("veth" + cid[:10]), [])
+        self.assertTrue(os.path.exists(f"/proc/{guest}"), "the guest was not touched")
+        self.assert_nothing_of(cid)
+
 
 if __name__ == "__main__":
     unittest.main()
