@@ -201,11 +201,12 @@ def cleanup_run():
 atexit.register(cleanup_run)
 
 
-def small_state_root(test, path, size, name="contain-test"):
-    """A tmpfs of size at path (a state root that can run full), unmounted
-    when the test ends, pass or fail."""
+def small_state_root(test, path, size, name="contain-test", inodes=None):
+    """A tmpfs of size (and at most inodes files) at path (a state root that
+    can run full), unmounted when the test ends, pass or fail."""
     os.makedirs(path)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", name, path], check=True)
+    options = f"size={size}" + (f",nr_inodes={inodes}" if inodes else "")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, name, path], check=True)
     test.addCleanup(subprocess.run, ["umount", "-l", path])
 
 

@@ -391,5 +391,34 @@ class TestFullDisk(FaultCase):
                                 if not n.startswith(".")), [])
 
 
+@support.requires_root
+class TestLogRotationOnAFullDisk(unittest.TestCase):
+    """A rotation that finds no room for a new, empty log file (no inode
+    left) must not stop the log: it goes on in the current file."""
+
+    def test_rotation_without_room_goes_on_in_the_current_file(self):
+        from contain.engine.logs import LogWriter, read_entries
+        root = os.path.join(support.WORK, f"logfull-{os.getpid()}")
+        # the root directory, container.log and one inode more, taken below
+        support.small_state_root(self, root, "1m", "logfull", inodes=3)
+        path = os.path.join(root, "container.log")
+        writer = LogWriter(path, max_size=200, max_file=3)
+        with open(os.path.join(root, "filler"), "w"):
+            pass
+        with self.assertRaises(OSError):          # no inode left: no new file
+            open(os.path.join(root, "other"), "w").close()
+        for i in range(10):
+            writer.write("stdout", f"line {i}\n".encode())
+        writer.close()
+        self.assertEqual(sorted(os.listdir(root)), ["container.log", "filler"])
+        self.assertEqual([e["log"] for e in read_entries(path)],
+                         [f"line {i}\n" for i in range(10)])
+        os.unlink(os.path.join(root, "filler"))    # room again: rotation works
+        writer = LogWriter(path, max_size=200, max_file=3)
+        writer.write("stdout", b"after\n")
+        writer.close()
+        self.assertIn("container.log.1", os.listdir(root))
+
+
 if __name__ == "__main__":
     unittest.main()
