@@ -8,6 +8,7 @@ import io
 import json
 import os
 import resource
+import stat
 import subprocess
 import tarfile
 import tempfile
@@ -95,14 +96,15 @@ class ParseTest(unittest.TestCase):
                 flags.parse_ulimit(bad, host_hard=1 << 30, may_raise=False)
 
     def test_device(self):
-        d = flags.parse_device("/dev/null:/dev/mynull:r")
+        [d] = flags.parse_devices("/dev/null:/dev/mynull:r")
         self.assertEqual((d["path"], d["type"], d["major"], d["minor"], d["access"]),
                          ("/dev/mynull", "c", 1, 3, "r"))
-        self.assertEqual(flags.parse_device("/dev/null")["path"], "/dev/null")
-        self.assertEqual(flags.parse_device("/dev/null:mrw")["access"], "rwm")
-        for bad in ("/no/such/dev", "/tmp", "dev/null", "/dev/null:/a:/b:rw"):
+        self.assertEqual(flags.parse_devices("/dev/null")[0]["path"], "/dev/null")
+        self.assertEqual(flags.parse_devices("/dev/null:mrw")[0]["access"], "rwm")
+        empty = tempfile.mkdtemp(dir=support.WORK)
+        for bad in ("/no/such/dev", "/etc/hostname", empty, "dev/null", "/dev/null:/a:/b:rw"):
             with self.subTest(bad=bad), self.assertRaises(UsageError):
-                flags.parse_device(bad)
+                flags.parse_devices(bad)
 
     def test_cgroup_conf(self):
         self.assertEqual(flags.parse_cgroup_conf(["memory.high=1000", "pids.max=5"]),
@@ -112,7 +114,7 @@ class ParseTest(unittest.TestCase):
                 flags.parse_cgroup_conf([bad])
 
     def test_generated_resources(self):
-        dev = flags.parse_device("/dev/null:/dev/x:r")
+        [dev] = flags.parse_devices("/dev/null:/dev/x:r")
         res = generate.resources_for({}, False, [dev], {"memory.high": "1000"})
         self.assertEqual(res["unified"], {"memory.high": "1000"})
         self.assertIn({"allow": True, "type": "c", "major": 1, "minor": 3, "access": "r"},
@@ -492,6 +494,23 @@ class UlimitDeviceCgroupTest(unittest.TestCase):
             self.assertIn("Operation not permitted", res.stderr)
         finally:
             subprocess.run(["losetup", "-d", dev], capture_output=True)
+
+    def test_device_directory_gives_every_node_below_it(self):
+        """--device DIR[:CONTAINER]: each device node below DIR (Docker's
+        /dev/snd), at the same place below CONTAINER; other files are not."""
+        top = tempfile.mkdtemp(dir=support.WORK)
+        os.makedirs(os.path.join(top, "sub"))
+        os.mknod(os.path.join(top, "null"), 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        os.mknod(os.path.join(top, "sub", "zero"), 0o666 | stat.S_IFCHR, os.makedev(1, 5))
+        with open(os.path.join(top, "plain"), "w") as f:
+            f.write("not a device")
+        os.symlink("/dev/full", os.path.join(top, "link"))
+        res = run_rm("--rootfs", rootfs(), "--device", f"{top}:/dev/mine", "sh", "-c",
+                     "ls /dev/mine /dev/mine/sub; echo x > /dev/mine/null && "
+                     "head -c 3 /dev/mine/sub/zero | od -An -tx1")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertEqual(res.stdout.split(), ["/dev/mine:", "null", "sub", "/dev/mine/sub:",
+                                              "zero", "00", "00", "00"])
 
     def test_cgroup_conf(self):
         from contain.engine.runtime import cgroup_driver

@@ -72,7 +72,8 @@ def add_container_options(p):
                    help="a resource limit (nofile, nproc, core...); never above the "
                         "host's hard limit without CAP_SYS_RESOURCE")
     p.add_argument("--device", action="append", default=[], metavar="HOST[:CTR][:rwm]",
-                   help="add a host device to the container")
+                   help="add a host device (or every device below a directory) "
+                        "to the container")
     p.add_argument("--cgroup-conf", action="append", default=[], metavar="KEY=VALUE",
                    help="write a cgroup v2 file, e.g. memory.high=67108864 (podman's)")
     p.add_argument("--restart", default="no", metavar="POLICY",
@@ -190,7 +191,7 @@ def config_from(ns):
         + [spec.parse_mount(m) for m in ns.mount]
         + [spec.parse_tmpfs(t) for t in ns.tmpfs],
         "ulimits": [spec.parse_ulimit(u) for u in ns.ulimit],
-        "devices": [spec.parse_device(d) for d in ns.device],
+        "devices": [d for item in ns.device for d in spec.parse_devices(item)],
         "cgroup_conf": cgroup_conf_from(ns.cgroup_conf),
         "init": ns.init,
         "network": network_options(ns),

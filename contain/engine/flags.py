@@ -394,9 +394,12 @@ def has_cap_sys_resource():
     return False
 
 
-def parse_device(spec):
-    """--device HOST[:CONTAINER][:rwm] -> {path, type, major, minor, access...}
-    (the node is made in the container and allowed by the device cgroup)."""
+def parse_devices(spec):
+    """--device HOST[:CONTAINER][:rwm] -> [{path, type, major, minor, access...}]
+    (each node is made in the container and allowed by the device cgroup).
+    HOST may be a directory (/dev/snd): every device node below it, found
+    without following links, at the same place below CONTAINER, as Docker
+    does."""
     import stat
     parts = spec.split(":")
     access = "rwm"
@@ -410,21 +413,34 @@ def parse_device(spec):
     target = parts[1] if len(parts) == 2 else host
     if not host.startswith("/") or not target.startswith("/"):
         raise UsageError(f"invalid device specification: {spec}: paths must be absolute")
+    access = "".join(sorted(set(access), key="rwm".index))
     try:
         st = os.stat(host)
     except OSError as e:
         raise UsageError(f"error gathering device information while adding custom device "
                          f"\"{host}\": {e.strerror.lower()}") from None
-    if stat.S_ISCHR(st.st_mode):
-        kind = "c"
-    elif stat.S_ISBLK(st.st_mode):
-        kind = "b"
-    else:
+    nodes = [(host, st)]
+    if stat.S_ISDIR(st.st_mode):
+        host = os.path.realpath(host)
+        nodes = []
+        for top, dirs, files in os.walk(host):
+            dirs.sort()
+            for name in sorted(files):
+                path = os.path.join(top, name)
+                try:
+                    nodes.append((path, os.lstat(path)))
+                except OSError:
+                    continue
+    devices = [{"path": os.path.normpath(target + path[len(host):]),
+                "type": "c" if stat.S_ISCHR(node.st_mode) else "b",
+                "major": os.major(node.st_rdev), "minor": os.minor(node.st_rdev),
+                "fileMode": stat.S_IMODE(node.st_mode), "uid": 0, "gid": 0, "access": access}
+               for path, node in nodes
+               if stat.S_ISCHR(node.st_mode) or stat.S_ISBLK(node.st_mode)]
+    if not devices:
         raise UsageError(f"error gathering device information while adding custom device "
-                         f"\"{host}\": not a device node")
-    return {"path": os.path.normpath(target), "type": kind, "major": os.major(st.st_rdev),
-            "minor": os.minor(st.st_rdev), "fileMode": stat.S_IMODE(st.st_mode),
-            "uid": 0, "gid": 0, "access": "".join(sorted(set(access), key="rwm".index))}
+                         f"\"{parts[0]}\": not a device node")
+    return devices
 
 
 def parse_cgroup_conf(items):
