@@ -56,11 +56,14 @@ class FastParser(argparse.ArgumentParser):
 
     def _get_formatter(self):
         if getattr(self, "_checking", False):
-            # add_argument's nargs check calls only _format_args, which needs
-            # nothing a formatter's __init__ makes (two regular expressions
-            # to compile, the terminal's width): a bare one, shared
+            # add_argument's checks call only _format_args and (3.14)
+            # _expand_help, which need the program's name and nothing else a
+            # formatter's __init__ makes (two regular expressions to compile,
+            # the terminal's width): a bare one, shared
             if getattr(self, "_check_formatter", None) is None:
-                self._check_formatter = self.formatter_class.__new__(self.formatter_class)
+                bare = self.formatter_class.__new__(self.formatter_class)
+                bare._prog = self.prog
+                self._check_formatter = bare
             return self._check_formatter
         return self._new_formatter()
 

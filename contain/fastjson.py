@@ -3,12 +3,14 @@
 `import json` compiles six regular expressions for its pure-Python
 fallbacks, about a millisecond on every start of a command that engines
 run per container.  The C scanner and encoder under it need none of them.
-loads() gives what json.loads gives (its errors are json's
-JSONDecodeError, a ValueError); dumps() writes compact JSON, as
-json.dumps(obj, separators=(",", ":")) does.  Pretty
+loads() gives what json.loads gives for text and UTF-8 bytes (its errors
+are json's JSONDecodeError, a ValueError); dumps() writes compact JSON, as
+json.dumps(obj, separators=(",", ":")) and Go's encoding/json do.  Pretty
 printing (indent) is left to the json module, imported only then.
 
-Both CLIs and every state file use this module: one JSON codec.
+The state files, config.json and the images' JSON are read and written
+through this module; json itself is imported only for indented output
+(inspect, info) and for a push's manifest.
 """
 
 import _json

@@ -872,6 +872,22 @@ class TestHooks(OciCase):
         for phase in ("prestart", "createRuntime", "createContainer"):
             self.assertIsNone(self.marker(phase + ".ran"), phase)
 
+    def test_creating_while_the_hooks_run_though_the_pid_is_known(self):
+        """The pid is recorded as soon as the process exists; until create
+        is done, `state` says "creating" (and kill finds no stopped one)."""
+        probe = os.path.join(self.dir, "probe.sh")
+        with open(probe, "w") as f:
+            f.write(f"#!/bin/sh\nid=$(sed 's/.*\"id\": *\"\\([^\"]*\\)\".*/\\1/')\n"
+                    f"{PYTHON} {support.CONTAIN} oci --root {self.root} state \"$id\" "
+                    f"> {self.dir}/during.json\n")
+        os.chmod(probe, 0o755)
+        cid = self.create(self.hooked("exec sleep 1000", {"createRuntime": [{"path": probe}]}))
+        during = json.loads(self.marker("during.json"))
+        self.assertEqual(during["status"], "creating")
+        self.assertEqual(during["pid"], self.state(cid)["pid"])
+        self.assertEqual(self.state(cid)["status"], "created")
+        self.oci("delete", "--force", cid)
+
     def test_failing_hook_fails_create_and_leaves_nothing(self):
         for phase in ("prestart", "createRuntime", "createContainer"):
             config = self.hooked("exec sleep 1000", {phase: [{"path": "/bin/false"}]})

@@ -471,10 +471,6 @@ class ChildLogicTest(unittest.TestCase):
         self.assertEqual(str(cm.exception), "mount /proc: Permission denied")
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class FastJsonTest(unittest.TestCase):
     """contain.fastjson reads and writes what the json module does, and its
     errors are json's, even in an interpreter that never loaded json."""
@@ -512,3 +508,7 @@ class FastJsonTest(unittest.TestCase):
             except ValueError as e:
                 expected.append(f"{type(e).__name__} {e}")
         self.assertEqual(out, expected)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -207,6 +207,8 @@ def _create(rec, bundle, opts):
         launch.fifo_fd = os.open(rec.path("exec.fifo"), os.O_PATH | os.O_CLOEXEC)
     hook_state = oci_state(rec, "creating")
     launch.hook_state = hook_state
+    # "creating" until spawn returns, though the pid is recorded at once
+    os.close(os.open(rec.path(state.CREATING), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
     ns = spec.namespaces(config)
 
     def on_ready(pid):
@@ -253,6 +255,7 @@ def _create(rec, bundle, opts):
                 os.close(fd)
         if launch.ttysock is not None:
             launch.ttysock.close()
+    os.unlink(rec.path(state.CREATING))
     if opts.pid_file:
         state.write_text(os.path.abspath(opts.pid_file), str(proc.pid))
     return proc
@@ -540,6 +543,8 @@ def kill(root, cid, sig, all_processes=False):
     status = rec.status(_cgroup_or_none(rec))
     if status == "stopped" and not all_processes:
         raise Conflict("container not running")
+    if not rec.pid:             # (os.kill(0) would signal our own process group)
+        raise Conflict(f"container {cid} is being created: no process to signal yet")
     if all_processes:
         cg = _cgroup_or_none(rec)
         targets = cg.pids() if cg is not None and cg.exists() else []

@@ -112,6 +112,9 @@ def check_id(cid):
     return cid
 
 
+CREATING = "creating"     # in a record's directory while its process is set up
+
+
 class Record:
     """One container's record in a state root."""
 
@@ -158,11 +161,15 @@ class Record:
         return process_alive(d.get("pid"), d.get("start_time"), d.get("boot_id"))
 
     def status(self, cgroup=None):
-        """creating | created | running | paused | stopped, from the kernel."""
+        """creating | created | running | paused | stopped, from the kernel.
+        "creating" while `create` sets the process up: its pid is recorded
+        at once, and the file CREATING is there until the setup is done."""
         if not self.data.get("pid"):
             return "creating"
         if not self.alive():
             return "stopped"
+        if os.path.exists(self.path(CREATING)):
+            return "creating"
         if os.path.exists(self.path("exec.fifo")):
             return "created"
         if cgroup is not None and cgroup.frozen():

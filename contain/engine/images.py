@@ -1590,10 +1590,9 @@ class ImageStore:
                 "RepoTags": tagged or None,
                 "Layers": ["blobs/sha256/" + _hex(d, "layer") for d in image.layers]})
         add_bytes("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
-        import json     # (Docker's separators, as `docker save` writes them)
-        add_bytes("index.json", json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX,
-                                            "manifests": index}).encode())
-        add_bytes("manifest.json", json.dumps(manifest_json).encode())
+        add_bytes("index.json", fastjson.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX,
+                                                "manifests": index}).encode())
+        add_bytes("manifest.json", fastjson.dumps(manifest_json).encode())
 
     def _add_layer(self, tar, name, info):
         """Add a layer as an uncompressed tar (its digest is its diff_id)."""

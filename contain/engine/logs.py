@@ -98,27 +98,29 @@ class LogWriter:
 
     def _rotate(self):
         """container.log becomes .1 (.1 becomes .2...), and a new one starts.
-        On a full disk even an empty new file may find no room (no inode):
-        then the current file goes on, past max_size, and the next rotation
-        is tried after another max_size (a failure never stops the pump)."""
-        os.close(self.fd)
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
+        The new file is made first: on a full disk even an empty one may
+        find no room (no inode), and then nothing is shifted, the current
+        file goes on past max_size, and the next rotation is tried after
+        another max_size (a full disk never stops the pump)."""
+        self.size = 0  # the caller counts what it writes next
+        if self.max_file <= 1:
+            os.ftruncate(self.fd, 0)
+            return
+        new = f"{self.path}.new"
         try:
-            if self.max_file <= 1:
-                os.truncate(self.path, 0)
-            else:
-                for i in range(self.max_file - 1, 0, -1):
-                    src = self.path if i == 1 else f"{self.path}.{i - 1}"
-                    if os.path.exists(src):
-                        os.rename(src, f"{self.path}.{i}")
-            self.fd = os.open(self.path, flags | os.O_CREAT, 0o640)
+            fd = os.open(new, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
+                         0o640)
         except OSError as e:
             if e.errno not in _FULL:
                 raise
-            if not os.path.exists(self.path):       # renamed away: bring it back
-                os.rename(f"{self.path}.1", self.path)
-            self.fd = os.open(self.path, flags)
-        self.size = 0  # the caller counts what it writes next
+            return
+        for i in range(self.max_file - 1, 0, -1):
+            src = self.path if i == 1 else f"{self.path}.{i - 1}"
+            if os.path.exists(src):
+                os.rename(src, f"{self.path}.{i}")
+        os.rename(new, self.path)
+        os.close(self.fd)
+        self.fd = fd
 
     def close(self):
         self.flush()

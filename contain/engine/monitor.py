@@ -158,7 +158,8 @@ def exit_main(argv):
     if oom and code == 128 + SIGKILL:
         code = 137
     runtime.record_exit(c, code, oom)
-    runtime.cleanup_after_exit(store, c)
+    # (--rm, which never restarts: the container goes, and its veth with it)
+    runtime.cleanup_after_exit(store, c, removing=bool(c.config.get("auto_remove")))
     if oom:
         _log_line(c, "contain: container was killed by the OOM killer\n")
     while _restart_wanted(c, code):

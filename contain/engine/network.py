@@ -1,5 +1,6 @@
-"""Container networking: bridge networks, veth pairs, address leases,
-published ports, and the /etc/hosts and /etc/resolv.conf a container sees.
+"""Container networking: bridge networks, veth pairs, address leases and
+published ports (the /etc/hosts and /etc/resolv.conf a container sees are
+etcfiles.py's; attach keeps a bridge's neighbours in them).
 
 A bridge network is a record in the network store plus, while containers use
 it, a Linux bridge in the host's network namespace:
@@ -874,10 +875,16 @@ def _remove_veth(veth, log=None, grace=0.1):
 
 def _remove_veth_later(veth):
     """_remove_veth in a detached helper process (no stdio, no inherited
-    fds: nothing the caller holds, a lock or an output pipe, waits for it)."""
+    fds: nothing the caller holds, a lock or an output pipe, waits for it);
+    here and now if no process can be made."""
     if veth not in _links():
         return
-    pid = os.fork()
+    from ..core.security import close_fds_except
+    try:
+        pid = os.fork()
+    except OSError:
+        _remove_veth(veth)
+        return
     if pid == 0:
         try:
             os.setsid()
@@ -885,7 +892,8 @@ def _remove_veth_later(veth):
                 null = os.open(os.devnull, os.O_RDWR)
                 for fd in (0, 1, 2):
                     os.dup2(null, fd)
-                os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+                close_fds_except((0, 1, 2))
+                os.chdir("/")
                 _remove_veth(veth)
         finally:
             os._exit(0)

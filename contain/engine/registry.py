@@ -34,7 +34,7 @@ from . import refs as _refs
 from .images import (DOCKER_LIST, DOCKER_MANIFEST, INDEX_TYPES, LAYER_TYPES, MANIFEST_TYPES,
                      MAX_JSON, OCI_INDEX, OCI_MANIFEST, ImageStore, choose_platform,
                      host_platform, human_size, parse_platform, short_digest)
-from ..errors import ContainError, NotFound, UsageError
+from ..errors import ContainError, UsageError
 
 ACCEPT = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST))
 SCHEMA1_TYPES = ("application/vnd.docker.distribution.manifest.v1+prettyjws",

@@ -508,8 +508,6 @@ def new_id():
     return os.urandom(32).hex()
 
 
-
-
 def runtime_root(store):
     """Where the runtime core keeps the records of the engine's containers
     (`contain oci --root STATE/runtime list` shows them)."""

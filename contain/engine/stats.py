@@ -4,7 +4,6 @@ CPU %, MEM USAGE / LIMIT, NET I/O, BLOCK I/O and PIDS rows, tables and
 JSON lines, and info's cgroup lines.
 """
 
-
 from .. import fastjson
 from ..core.cgroups import usable_cpus
 
