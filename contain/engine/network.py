@@ -588,13 +588,15 @@ def _any_port(taken, proto, host_ip):
 
 
 def _bindable(proto, host_ip, port):
-    """Bind a socket to host_ip:port: the port number if free, else 0."""
+    """Bind a socket to host_ip:port: the port number if free, else 0.
+    (_socket, the C module under socket, which builds its enums on import.)"""
     import errno
-    import socket
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+    import _socket
+    sock = _socket.socket(_socket.AF_INET,
+                          _socket.SOCK_STREAM if proto == "tcp" else _socket.SOCK_DGRAM)
     try:
         if proto == "tcp":   # a TIME_WAIT leftover is not a user of the port
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
         sock.bind((host_ip, port))
         return sock.getsockname()[1]
     except OSError as e:
