@@ -22,7 +22,7 @@ HOSTS_HEADER = ("127.0.0.1\tlocalhost\n"
 
 
 def hosts_for(c, netinfo):
-    """/etc/hosts text for container c (a contain.state.Container).
+    """/etc/hosts text for container c (an engine state.Container).
 
     Also records in netinfo what attach() needs to keep this file fresh (the
     container's name, hostname and the file's path c.path("hosts"))."""
@@ -42,7 +42,7 @@ def hosts_for(c, netinfo):
                 "".join(f"{addr}\t{host}\n" for host, addr in add_hosts)
         return hosts_file(name, hostname, None, add_hosts)
     netinfo.update(name=name, hostname=hostname, hosts_path=c.path("hosts"))
-    from .network import NetworkStore
+    from .network import NetworkStore      # (loaded for a bridge only)
     record = NetworkStore(netinfo["state_root"])._load(netinfo["network"]) or {"endpoints": {}}
     neighbours = sorted((o.get("name"), o["ip"]) for cid, o in record["endpoints"].items()
                         if cid != c.id and o.get("name"))
