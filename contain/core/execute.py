@@ -81,12 +81,12 @@ def exec_process(root, cid, process, detach=False, pid_file=None, console_socket
     linux.prctl(linux.PR_SET_DUMPABLE, 0)
     ns_fds = open_namespaces(rec.pid)
     try:
-        launch = launch_for_process(process, rec, cgroup_of(rec), seccomp, console_socket,
+        cg = cgroup_of(rec)
+        launch = launch_for_process(process, rec, cg, seccomp, console_socket,
                                     log, preserve_fds, ns_fds)
         from .init import exec_main, preload
         preload(tty=launch.tty, caps=True, rlimits=bool(launch.rlimits),
                 seccomp=bool(launch.seccomp))
-        cg = cgroup_of(rec)
         proc = spawn(launch, lambda L: exec_main(L, ns_fds), pidns=f"/proc/{rec.pid}/ns/pid",
                      stdio=stdio, want_master=bool(launch.tty and not console_socket),
                      cgroup2_dir=cg.v2_dir)
