@@ -471,6 +471,56 @@ class ChildLogicTest(unittest.TestCase):
         self.assertEqual(str(cm.exception), "mount /proc: Permission denied")
 
 
+class RlimitTest(unittest.TestCase):
+    """linux.setrlimit/getrlimit (prlimit through libc) against the resource
+    module, and config.json's rlimit values checked before any use."""
+
+    def test_get_and_set_match_the_resource_module(self):
+        import resource
+        from contain.core import linux
+        self.assertEqual(linux.getrlimit(linux.RLIMIT_NOFILE),
+                         resource.getrlimit(resource.RLIMIT_NOFILE))
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:                      # the child changes its own limits only
+            try:
+                soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+                linux.setrlimit(linux.RLIMIT_NOFILE, soft // 2, hard)
+                lowered = resource.getrlimit(resource.RLIMIT_NOFILE) == (soft // 2, hard)
+                try:                       # above the hard limit: EPERM, values named
+                    linux.setrlimit(linux.RLIMIT_NOFILE, hard + 1, hard + 1)
+                    refused = "raised"
+                except OSError as e:
+                    refused = f"{e.errno} {e.strerror}"
+                os.write(w, f"{lowered}|{refused}".encode())
+            finally:
+                os._exit(0)
+        os.close(w)
+        answer = os.read(r, 4096).decode()
+        os.close(r)
+        os.waitpid(pid, 0)
+        lowered, refused = answer.split("|")
+        self.assertEqual(lowered, "True")
+        if refused != "raised":           # (CAP_SYS_RESOURCE may raise it)
+            import errno
+            self.assertTrue(refused.startswith(f"{errno.EPERM} "), refused)
+            self.assertIn("(soft ", refused)
+
+    def test_config_values_must_be_64_bit_unsigned(self):
+        from contain.core import spec
+        def config(value):
+            return {"ociVersion": "1.2.0", "root": {"path": "/r"},
+                    "process": {"args": ["true"], "rlimits": [
+                        {"type": "RLIMIT_NOFILE", "soft": value, "hard": 1024}]},
+                    "linux": {"namespaces": [{"type": "mount"}]}}
+        spec.check(config(0))
+        spec.check(config((1 << 64) - 1))             # RLIM_INFINITY as runc writes it
+        for bad in (-1, 1 << 64, "1024", True, 1.5):
+            with self.assertRaises(UsageError, msg=repr(bad)) as cm:
+                spec.check(config(bad))
+            self.assertIn("rlimits[0].soft", str(cm.exception))
+
+
 class FastJsonTest(unittest.TestCase):
     """contain.fastjson reads and writes what the json module does, and its
     errors are json's, even in an interpreter that never loaded json."""

@@ -14,7 +14,6 @@ final "error" record if a step fails, and plain EOF when execve succeeded.
 
 import _signal
 import os
-import signal
 
 from . import linux
 from ..errors import EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND, EXIT_RUNTIME, StepError
@@ -134,7 +133,7 @@ def _setup_and_exec(L):
     linux.prctl(linux.PR_SET_DUMPABLE, 0)
     # If the runtime dies during setup, so do we: no half-made container.
     # (Setup only: it is cleared before the command runs.)
-    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+    linux.prctl(linux.PR_SET_PDEATHSIG, _signal.SIGKILL)
     # Python ignores SIGPIPE and SIGXFSZ, and the runtime may block or catch
     # others: the command starts with every disposition and the mask at default.
     reset_signals()
@@ -202,7 +201,7 @@ def _setup_and_exec(L):
         log("becoming root of the user namespace")
         _step(security.become_userns_root, "becoming root of the user namespace")
         # the credential change cleared the parent-death signal: set it again
-        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+        linux.prctl(linux.PR_SET_PDEATHSIG, _signal.SIGKILL)
 
     if L.hostname is not None and L.unshare_flags & linux.CLONE_NEWUTS:
         _step(lambda: linux.sethostname(L.hostname), "setting hostname")
@@ -289,7 +288,7 @@ def become_command(L):
     # Limits and the OOM score while we are still root with every capability
     # (raising a hard limit or lowering the score needs CAP_SYS_RESOURCE).
     for res, soft, hard in L.rlimits:
-        _step(lambda: _setrlimit(res, soft, hard), f"setting {_rlimit_name(res)}")
+        _step(lambda: linux.setrlimit(res, soft, hard), f"setting {_rlimit_name(res)}")
     if L.oom_score_adj is not None:
         _write("/proc/self/oom_score_adj", str(L.oom_score_adj).encode(), "setting oom_score_adj")
     if L.umask is not None:
@@ -382,17 +381,6 @@ def _wait_for_start(fifo_fd):
     os.close(fifo_fd)
 
 
-def _setrlimit(res, soft, hard):
-    """setrlimit; Python reports EPERM (a limit above the hard one without
-    CAP_SYS_RESOURCE) as ValueError: make it an OSError that names both."""
-    import errno
-    import resource
-    try:
-        resource.setrlimit(res, (soft, hard))
-    except ValueError as e:
-        raise OSError(errno.EPERM, f"{e} (soft {soft}, hard {hard})") from None
-
-
 def _rlimit_name(res):
     from .spec import RLIMITS
     return RLIMITS[res] if 0 <= res < len(RLIMITS) else f"rlimit {res}"
@@ -424,7 +412,7 @@ def run_hook(hook, state, phase):
         if done:
             break
         if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, _signal.SIGKILL)
             os.waitpid(pid, 0)
             raise OSError(62, f"{phase} hook {hook['path']} timed out after "
                           f"{hook['timeout']} s")
@@ -479,7 +467,7 @@ def _environment(pairs):
     return env
 
 
-def preload(tty=False, caps=False, hooks=False, rlimits=False, seccomp=False):
+def preload(tty=False, caps=False, hooks=False, seccomp=False):
     """Import, in the parent, every module the child needs after pivot_root:
     inside the container the host's Python library is out of reach.  (What
     it needs before, it imports itself: the host's library is still there.)"""
@@ -494,8 +482,6 @@ def preload(tty=False, caps=False, hooks=False, rlimits=False, seccomp=False):
     if hooks:
         from .. import fastjson  # noqa: F401
         import time  # noqa: F401
-    if rlimits:
-        import resource  # noqa: F401
 
 
 def _setup_tty(sock, size=None, console=False):
@@ -570,10 +556,10 @@ def tiny_init(child):
             os.kill(child, sig)
         except ProcessLookupError:
             pass
-    for sig in range(1, signal.NSIG):
-        if sig not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD):
+    for sig in range(1, _signal.NSIG):
+        if sig not in (_signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD):
             try:
-                signal.signal(sig, forward)
+                _signal.signal(sig, forward)
             except (OSError, ValueError):
                 pass
     while True:

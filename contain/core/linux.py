@@ -11,9 +11,40 @@ os.setns since 3.12, os.mknod, os.setgroups...) it is used directly.
 import ctypes
 import errno
 import os
-import resource
+import struct
 
-libc = ctypes.CDLL(None, use_errno=True)
+
+
+class _Library:
+    """A C library whose functions get their prototypes on first use.
+
+    Looking a function up and setting its argument types costs ~40 µs; done
+    at import for every call below, it would add half a millisecond to each
+    command, though a command makes few of these calls.  So each section
+    declares its functions with prototype(), and the lookup waits for the
+    first call (then the function is an attribute, found directly)."""
+
+    def __init__(self, load):
+        self._load, self._handle, self._prototypes = load, None, {}
+
+    def prototype(self, name, restype, *argtypes):
+        self._prototypes[name] = (restype, argtypes)
+
+    def __getattr__(self, name):        # (only for names not looked up yet)
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if self._handle is None:
+            self._handle = self._load()
+        fn = getattr(self._handle, name)
+        if name in self._prototypes:
+            fn.restype, argtypes = self._prototypes[name]
+            if argtypes:                # (none: variadic, as syscall)
+                fn.argtypes = argtypes
+        setattr(self, name, fn)
+        return fn
+
+
+libc = _Library(lambda: ctypes.CDLL(None, use_errno=True))
 
 
 def oserror(name, path=None):
@@ -74,8 +105,8 @@ NAMESPACES = {
     "mnt": CLONE_NEWNS,
 }
 
-libc.unshare.argtypes = [ctypes.c_int]
-libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+libc.prototype("unshare", ctypes.c_int, ctypes.c_int)
+libc.prototype("setns", ctypes.c_int, ctypes.c_int, ctypes.c_int)
 
 
 def unshare(flags):
@@ -123,9 +154,9 @@ MNT_FORCE = 1
 MNT_DETACH = 2
 UMOUNT_NOFOLLOW = 8
 
-libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
-                       ctypes.c_ulong, ctypes.c_char_p]
-libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+libc.prototype("mount", ctypes.c_int, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+               ctypes.c_ulong, ctypes.c_char_p)
+libc.prototype("umount2", ctypes.c_int, ctypes.c_char_p, ctypes.c_int)
 
 
 def mount(source, target, fstype, flags=0, data=None):
@@ -149,7 +180,7 @@ SYS_move_mount = 429
 SYS_mount_setattr = 442
 SYS_pidfd_open = 434
 
-libc.syscall.restype = ctypes.c_long
+libc.prototype("syscall", ctypes.c_long)
 
 
 def pivot_root(new_root, put_old):
@@ -181,11 +212,6 @@ MOUNT_ATTR_IDMAP = 0x00100000
 MOUNT_ATTR_NOSYMFOLLOW = 0x00200000
 
 
-class mount_attr(ctypes.Structure):
-    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
-                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
-
-
 def open_tree(dirfd, path, flags):
     """open_tree(2): a file descriptor for (a clone of) a mount."""
     return _check(libc.syscall(ctypes.c_long(SYS_open_tree), ctypes.c_int(dirfd),
@@ -201,17 +227,20 @@ def move_mount(from_fd, from_path, to_fd, to_path, flags):
            "move_mount", to_path)
 
 
-def mount_setattr(dirfd, path, flags, attr):
-    """mount_setattr(2): change the attributes (e.g. idmap) of a mount."""
+def mount_setattr(dirfd, path, flags, attr_set=0, attr_clr=0, propagation=0, userns_fd=0):
+    """mount_setattr(2): change the attributes (e.g. idmap) of a mount.
+    struct mount_attr is four __u64: attr_set, attr_clr, propagation,
+    userns_fd."""
+    attr = struct.pack("=4Q", attr_set, attr_clr, propagation, userns_fd)
     _check(libc.syscall(ctypes.c_long(SYS_mount_setattr), ctypes.c_int(dirfd),
                         ctypes.c_char_p(_b(path)), ctypes.c_uint(flags),
-                        ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr))),
+                        ctypes.c_char_p(attr), ctypes.c_size_t(len(attr))),
            "mount_setattr", path)
 
 
 # ------------------------------------------------------------------ identity
-libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
-libc.setdomainname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+libc.prototype("sethostname", ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t)
+libc.prototype("setdomainname", ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t)
 
 
 def setdomainname(name):
@@ -224,6 +253,32 @@ def sethostname(name):
     """sethostname(2) (for the UTS namespace)."""
     raw = name.encode()
     _check(libc.sethostname(raw, len(raw)), "sethostname", name)
+
+
+# ------------------------------------------------------------------- rlimits
+# <sys/resource.h> prlimit(2): struct rlimit is two rlim_t (unsigned long);
+# RLIM_INFINITY is all ones, which is how config.json writes it (2**64 - 1).
+# (Through libc: the resource module is a shared library to load, ~0.2 ms.)
+RLIMIT_NOFILE = 7       # <asm-generic/resource.h>
+
+libc.prototype("prlimit", ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p,
+               ctypes.c_void_p)
+
+
+def setrlimit(resource, soft, hard):
+    """setrlimit(2) (prlimit on ourselves).  Raising a hard limit without
+    CAP_SYS_RESOURCE is EPERM; the error names both values."""
+    new = (ctypes.c_ulong * 2)(soft, hard)
+    if libc.prlimit(0, resource, new, None) < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{os.strerror(err)} (soft {soft}, hard {hard})")
+
+
+def getrlimit(resource):
+    """getrlimit(2): (soft, hard)."""
+    old = (ctypes.c_ulong * 2)()
+    _check(libc.prlimit(0, resource, None, old), "getrlimit")
+    return old[0], old[1]
 
 
 # --------------------------------------------------------------------- prctl
@@ -243,8 +298,8 @@ PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_RAISE = 2
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
-libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong,
-                       ctypes.c_ulong, ctypes.c_ulong]
+libc.prototype("prctl", ctypes.c_int, ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+               ctypes.c_ulong)
 
 
 def prctl(option, arg2=0, arg3=0, arg4=0, arg5=0):
@@ -253,51 +308,40 @@ def prctl(option, arg2=0, arg3=0, arg4=0, arg5=0):
 
 
 # -------------------------------------------------------------- capabilities
-# <linux/capability.h>
+# <linux/capability.h>: the header is {__u32 version; int pid}; version 3
+# takes two data structs {__u32 effective, permitted, inheritable}, the low
+# and the high 32 bits of each set.  (Packed with struct: a ctypes.Structure
+# class costs ~50 µs to define, on every start.)
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
-
-
-class cap_user_header(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class cap_user_data(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
+_CAP_HEADER = "=Ii"
+_CAP_DATA = "=6I"
 
 
 def capget(pid=0):
     """capget(2): (effective, permitted, inheritable) as 64-bit masks."""
-    hdr = cap_user_header(_LINUX_CAPABILITY_VERSION_3, pid)
-    data = (cap_user_data * 2)()
-    _check(libc.capget(ctypes.byref(hdr), data), "capget")
-    join = lambda f: getattr(data[0], f) | (getattr(data[1], f) << 32)  # noqa: E731
-    return join("effective"), join("permitted"), join("inheritable")
+    hdr = ctypes.create_string_buffer(struct.pack(_CAP_HEADER, _LINUX_CAPABILITY_VERSION_3, pid))
+    data = ctypes.create_string_buffer(struct.calcsize(_CAP_DATA))
+    _check(libc.capget(hdr, data), "capget")
+    e0, p0, i0, e1, p1, i1 = struct.unpack(_CAP_DATA, data.raw)
+    return e0 | e1 << 32, p0 | p1 << 32, i0 | i1 << 32
 
 
 def capset(effective, permitted, inheritable):
     """capset(2) for this process, from 64-bit masks."""
-    hdr = cap_user_header(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (cap_user_data * 2)()
-    for i in (0, 1):
-        shift = 32 * i
-        data[i].effective = (effective >> shift) & 0xFFFFFFFF
-        data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
-        data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
-    _check(libc.capset(ctypes.byref(hdr), data), "capset")
+    hdr = ctypes.create_string_buffer(struct.pack(_CAP_HEADER, _LINUX_CAPABILITY_VERSION_3, 0))
+    low, high = 0xFFFFFFFF, 32
+    data = ctypes.create_string_buffer(struct.pack(
+        _CAP_DATA, effective & low, permitted & low, inheritable & low,
+        effective >> high & low, permitted >> high & low, inheritable >> high & low))
+    _check(libc.capset(hdr, data), "capset")
 
 
 # ------------------------------------------------------------------- seccomp
-# <linux/filter.h>
-class sock_filter(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8),
-                ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
-
-
-class sock_fprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(sock_filter))]
-
-
+# <linux/filter.h>: struct sock_filter {__u16 code; __u8 jt; __u8 jf; __u32 k};
+# struct sock_fprog {unsigned short len; struct sock_filter *filter} (native
+# alignment: "@" pads the pointer as the C compiler does).
+_SOCK_FILTER = "=HBBI"
+_SOCK_FPROG = "@HP"
 SECCOMP_MODE_FILTER = 2  # <linux/seccomp.h>
 
 
@@ -307,10 +351,11 @@ def seccomp_set_mode_filter(program):
     prctl(PR_SET_SECCOMP) rather than seccomp(2): same effect, and glibc
     wraps prctl on every architecture.
     """
-    filters = (sock_filter * len(program))(*[sock_filter(*ins) for ins in program])
-    prog = sock_fprog(len(program), filters)
-    _check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER,
-                      ctypes.cast(ctypes.pointer(prog), ctypes.c_void_p).value, 0, 0),
+    filters = ctypes.create_string_buffer(
+        b"".join(struct.pack(_SOCK_FILTER, *ins) for ins in program))
+    prog = ctypes.create_string_buffer(
+        struct.pack(_SOCK_FPROG, len(program), ctypes.addressof(filters)))
+    _check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog), 0, 0),
            "seccomp")
 
 
@@ -329,8 +374,8 @@ CLONE_INTO_CGROUP = 0x200000000
 SIGCHLD = 17
 # the GIL stays held across the call: the child must come back to an
 # interpreter in the same state as the parent's (as after os.fork)
-_pylibc = ctypes.PyDLL(None, use_errno=True)
-_pylibc.syscall.restype = ctypes.c_long
+_pylibc = _Library(lambda: ctypes.PyDLL(None, use_errno=True))
+_pylibc.prototype("syscall", ctypes.c_long)
 
 
 def clone_into_cgroup(cgroup_fd):
@@ -362,7 +407,7 @@ AF_INET = 2
 SOCK_DGRAM = 2
 SOCK_CLOEXEC = 0o2000000
 
-libc.socket.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+libc.prototype("socket", ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int)
 
 
 def _interface_ioctl(name, request, value=0):
@@ -419,7 +464,7 @@ def _close_each(first, last, flags):
     try:
         fds = [int(n) for n in os.listdir("/proc/self/fd")]
     except OSError:                       # no /proc: every possible number
-        fds = range(first, min(last + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+        fds = range(first, min(last + 1, getrlimit(RLIMIT_NOFILE)[1]))
     for fd in fds:
         if first <= fd <= last:
             try:
@@ -460,8 +505,8 @@ def address_of(data):
 
 
 # ---- user namespaces
-libc.setfsuid.argtypes = [ctypes.c_uint]
-libc.setfsgid.argtypes = [ctypes.c_uint]
+libc.prototype("setfsuid", ctypes.c_int, ctypes.c_uint)
+libc.prototype("setfsgid", ctypes.c_int, ctypes.c_uint)
 
 
 def setfsuid(uid):

@@ -575,10 +575,10 @@ def mount_options(options):
 def set_recursive_attrs(target, attr_set, attr_clear):
     """mount_setattr(AT_RECURSIVE): ro, nosuid... on a mount and every mount
     below it (a read-only bind whose submounts stay writable is a hole)."""
-    attr = linux.mount_attr(attr_set, attr_clear, 0, 0)
     fd = os.open(target, os.O_PATH | os.O_CLOEXEC)
     try:
-        linux.mount_setattr(fd, "", linux.AT_EMPTY_PATH | linux.AT_RECURSIVE, attr)
+        linux.mount_setattr(fd, "", linux.AT_EMPTY_PATH | linux.AT_RECURSIVE,
+                            attr_set=attr_set, attr_clr=attr_clear)
     except OSError as e:
         if e.errno == errno.ENOSYS:
             raise OSError(e.errno, "recursive mount options (rro...) need Linux 5.12 or "

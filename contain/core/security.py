@@ -335,9 +335,9 @@ def idmapped_bind(source, target, userns_fd, recursive=False, target_fd=None):
         flags |= linux.AT_RECURSIVE
     tree = linux.open_tree(-100, source, flags)       # -100: AT_FDCWD
     try:
-        attr = linux.mount_attr(linux.MOUNT_ATTR_IDMAP, 0, 0, userns_fd)
         linux.mount_setattr(tree, "", linux.AT_EMPTY_PATH | (
-            linux.AT_RECURSIVE if recursive else 0), attr)
+            linux.AT_RECURSIVE if recursive else 0),
+            attr_set=linux.MOUNT_ATTR_IDMAP, userns_fd=userns_fd)
         if target_fd is not None:   # onto an O_PATH fd (resolved inside a root)
             linux.move_mount(tree, "", target_fd, "", linux.MOVE_MOUNT_F_EMPTY_PATH
                              | linux.MOVE_MOUNT_T_EMPTY_PATH)
@@ -393,7 +393,7 @@ def _try_idmap(path):
         tree = linux.open_tree(-100, path, linux.OPEN_TREE_CLONE | linux.OPEN_TREE_CLOEXEC)
         try:
             linux.mount_setattr(tree, "", linux.AT_EMPTY_PATH,
-                                linux.mount_attr(linux.MOUNT_ATTR_IDMAP, 0, 0, fd))
+                                attr_set=linux.MOUNT_ATTR_IDMAP, userns_fd=fd)
             return True
         finally:
             os.close(tree)

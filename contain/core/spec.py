@@ -147,6 +147,10 @@ def check_process(proc, where, field, required=False):
     for i, r in enumerate(_list(proc.get("rlimits"), where, f"{field}.rlimits")):
         if not isinstance(r, dict) or rlimit_number(r.get("type")) is None:
             _fail(where, f"{field}.rlimits[{i}]", f"unknown rlimit {r.get('type')!r}")
+        for key in ("soft", "hard"):
+            value = r.get(key, 0)
+            if type(value) is not int or not 0 <= value < 1 << 64:
+                _fail(where, f"{field}.rlimits[{i}].{key}", "must be an integer from 0 to 2^64-1")
     if proc.get("apparmorProfile") and not os.path.isdir("/sys/kernel/security/apparmor"):
         _fail(where, f"{field}.apparmorProfile",
               "this host has no AppArmor (no /sys/kernel/security/apparmor)")
