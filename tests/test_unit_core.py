@@ -141,6 +141,9 @@ class ResolveInRootTest(unittest.TestCase):
         self.assertEqual(self.resolved("/up/x", follow=True),
                          os.path.join(os.path.realpath(self.root), "tmp/x"))
         self.assertEqual(self.resolved("/../../etc"), os.path.realpath(self.root) + "/etc")
+        os.makedirs(os.path.join(self.root, "tmp/there"))         # (all present: one call)
+        self.assertEqual(self.resolved("/up/there", follow=True, create=False),
+                         os.path.join(os.path.realpath(self.root), "tmp/there"))
 
     def test_symlink_refused_without_follow(self):
         os.symlink("/", os.path.join(self.root, "proc"))
@@ -158,6 +161,45 @@ class ResolveInRootTest(unittest.TestCase):
         os.symlink("/loop", os.path.join(self.root, "loop"))
         with self.assertRaises(OSError):
             mounts.resolve_in_root(self.root, "/loop/x", follow=True)
+
+    def test_trailing_symlink_refused_or_followed_inside(self):
+        os.symlink("/etc", os.path.join(self.root, "dir-link"))
+        with self.assertRaises(OSError) as cm:
+            mounts.resolve_in_root(self.root, "/dir-link", create=False)
+        self.assertIn("symbolic link", str(cm.exception))
+        self.assertEqual(self.resolved("/dir-link", follow=True, create=False),
+                         os.path.realpath(self.root) + "/etc")
+
+    def openat2_calls(self, path, **kw):
+        from contain.core import linux
+        calls, real = [], linux.openat2
+        def counting(*a, **k):
+            calls.append(a[1])
+            return real(*a, **k)
+        linux.openat2 = counting
+        try:
+            self.resolved(path, **kw)
+        finally:
+            linux.openat2 = real
+        return calls
+
+    def test_an_existing_path_is_one_openat2_call(self):
+        os.makedirs(os.path.join(self.root, "a/b"))
+        self.assertEqual(self.openat2_calls("/a/b", create=False), ["/a/b"])
+
+
+class ResolveInRootWalkTest(ResolveInRootTest):
+    """The same rules where openat2 is missing (before 5.6) or filtered:
+    the component-by-component walk alone."""
+
+    def setUp(self):
+        super().setUp()
+        mounts._openat2_usable = False
+        self.addCleanup(setattr, mounts, "_openat2_usable", True)
+
+    def test_an_existing_path_is_one_openat2_call(self):
+        os.makedirs(os.path.join(self.root, "a/b"))
+        self.assertEqual(self.openat2_calls("/a/b", create=False), [])
 
 
 class SpecTest(unittest.TestCase):

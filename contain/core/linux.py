@@ -368,6 +368,24 @@ TIOCGPTN = 0x80045430
 TIOCSPTLCK = 0x40045431
 
 
+# openat2(2) (Linux 5.6; <linux/openat2.h>; number 437 on every architecture)
+SYS_openat2 = 437
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_IN_ROOT = 0x10
+
+
+def openat2(dirfd, path, flags, mode=0, resolve=0):
+    """openat2(2): open path relative to dirfd with the kernel enforcing
+    the RESOLVE_* rules (RESOLVE_IN_ROOT: symlinks and ".." resolve as if
+    dirfd were "/", so the path cannot leave it).  struct open_how is three
+    __u64: flags, mode, resolve."""
+    how = struct.pack("=3Q", flags, mode, resolve)
+    return _check(libc.syscall(ctypes.c_long(SYS_openat2), ctypes.c_int(dirfd),
+                               ctypes.c_char_p(_b(path)), ctypes.c_char_p(how),
+                               ctypes.c_size_t(len(how))), "openat2", path)
+
+
 # clone3(2) (<linux/sched.h>; number 435 on every architecture)
 SYS_clone3 = 435
 CLONE_INTO_CGROUP = 0x200000000

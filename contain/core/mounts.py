@@ -426,15 +426,26 @@ MAX_SYMLINKS = 40
 def resolve_in_root(root, path, kind="dir", follow=False, create=True, owner=None):
     """An O_PATH fd for `path` inside `root`, never leaving root.
 
-    Walks one component at a time with O_NOFOLLOW.  A symlink met on the way
-    is refused (follow=False: /proc, /sys, /dev of an image must be real
-    directories) or resolved as if root were "/" (follow=True: -v targets),
-    so "../../etc" or "/etc" in a link can never reach the host
-    (CVE-2021-30465).  Missing components are created: directories, and for
-    kind="file" an empty file as the last component; as owner (uid, gid)
-    when given (see _as_owner).
+    A symlink met on the way is refused (follow=False: /proc, /sys, /dev of
+    an image must be real directories) or resolved as if root were "/"
+    (follow=True: -v targets), so "../../etc" or "/etc" in a link can never
+    reach the host (CVE-2021-30465).  Missing components are created:
+    directories, and for kind="file" an empty file as the last component;
+    as owner (uid, gid) when given (see _as_owner).
+
+    When every component exists, one openat2(RESOLVE_IN_ROOT) call does it
+    and the kernel enforces the rules; when only the last one is missing
+    (a mount point on a fresh tmpfs), openat2 opens its parent.  Otherwise
+    (more to create, a refused link to name, a kernel before 5.6) the walk
+    below does, one component at a time with O_NOFOLLOW, by the same rules.
     """
     fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    found = _open_in_root(fd, path, follow)
+    if found is None and create:
+        found = _make_last_in_root(fd, path, kind, follow, owner)
+    if found is not None:
+        os.close(fd)
+        return found
     parts = [p for p in path.split("/") if p not in ("", ".")]
     stack = []  # fds of the parents, to handle ".."
     links = 0
@@ -452,12 +463,7 @@ def resolve_in_root(root, path, kind="dir", follow=False, create=True, owner=Non
             except FileNotFoundError:
                 if not create:
                     raise
-                if last and kind == "file":
-                    _as_owner(owner, lambda: os.close(os.open(
-                        name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                        0o644, dir_fd=fd)))
-                else:
-                    _as_owner(owner, lambda: os.mkdir(name, 0o755, dir_fd=fd))
+                _create(fd, name, kind if last else "dir", owner)
                 st = os.lstat(name, dir_fd=fd)
             if stat.S_ISLNK(st.st_mode):
                 if not follow:
@@ -483,6 +489,55 @@ def resolve_in_root(root, path, kind="dir", follow=False, create=True, owner=Non
     finally:
         for f in stack:
             os.close(f)
+
+
+_openat2_usable = True
+
+
+def _open_in_root(root_fd, path, follow):
+    """resolve_in_root's one-call path: the fd, or None where the walk must
+    decide (anything missing or refused; openat2 absent or filtered)."""
+    global _openat2_usable
+    if not _openat2_usable:
+        return None
+    resolve = linux.RESOLVE_IN_ROOT | linux.RESOLVE_NO_MAGICLINKS
+    if not follow:      # (a trailing link too: no O_NOFOLLOW, which would open the link)
+        resolve |= linux.RESOLVE_NO_SYMLINKS
+    try:
+        return linux.openat2(root_fd, path, os.O_PATH | os.O_CLOEXEC, resolve=resolve)
+    except OSError as e:
+        if e.errno in (errno.ENOSYS, errno.EPERM):
+            _openat2_usable = False
+        return None
+
+
+def _make_last_in_root(root_fd, path, kind, follow, owner):
+    """resolve_in_root when only the last component is missing: its parent
+    through openat2, then the new file or directory; or None for the walk
+    (the parent missing too, or the name taken: a link to refuse or follow)."""
+    parent, name = posixpath.split(path.rstrip("/"))
+    if name in ("", ".", ".."):
+        return None
+    parent_fd = _open_in_root(root_fd, parent or "/", follow)
+    if parent_fd is None:
+        return None
+    try:
+        _create(parent_fd, name, kind, owner)
+        return os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent_fd)
+    except OSError:
+        return None
+    finally:
+        os.close(parent_fd)
+
+
+def _create(dir_fd, name, kind, owner):
+    """An empty file (kind "file") or a directory, never through a link."""
+    if kind == "file":
+        _as_owner(owner, lambda: os.close(os.open(
+            name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o644, dir_fd=dir_fd)))
+    else:
+        _as_owner(owner, lambda: os.mkdir(name, 0o755, dir_fd=dir_fd))
 
 
 def _as_owner(owner, fn):
