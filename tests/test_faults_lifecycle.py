@@ -325,6 +325,21 @@ class DamagedRecordTest(FaultLifecycleCase):
                 with self.subTest(kind=kind, by=by):
                     self.check("config.json", data, by)
 
+    def test_damaged_runtime_record(self):
+        """The runtime core's record unreadable: rm -f still removes the
+        process and the cgroup, from the engine's record."""
+        for kind, data in (("empty", b""), ("array", b"[]"), ("binary", b"\x00\xffgarbage")):
+            with self.subTest(kind=kind):
+                mark, name = self.mark(), f"dmg{next(_marks)}"
+                cid = self.ok("run", "-d", "--name", name, "--rootfs", self.rootfs,
+                              "sleep", mark).stdout.strip()
+                self.assertTrue(support.cgroup_dirs())
+                with open(os.path.join(self.root, "runtime", cid, "state.json"), "wb") as f:
+                    f.write(data)
+                self.ok("rm", "-f", name)
+                self.assertEqual(self.ps(), {})
+                self.assert_nothing_left(mark)
+
 
 # ------------------------------------------------------------------ full disk
 @support.requires_root

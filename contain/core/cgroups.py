@@ -1283,14 +1283,26 @@ def _warnings(ctrls, swap, io, cfs=True):
     return out
 
 
+_host_drivers = {}
+
+
 def open_driver(root=ROOT, all_hierarchies=False):
     """The driver for the cgroup tree at root: v2 if root itself is cgroup2.
-    all_hierarchies (v1): also named hierarchies and a hybrid's cgroup2 tree."""
+    all_hierarchies (v1): also named hierarchies and a hybrid's cgroup2 tree.
+    The host's tree (root=ROOT) is read once per process: what is mounted
+    there does not change under a command, and the engine's and the core's
+    halves of one command then share the reading."""
+    if root == ROOT and all_hierarchies in _host_drivers:
+        return _host_drivers[all_hierarchies]
     if os.path.exists(os.path.join(root, "cgroup.controllers")):
-        return DriverV2(root)
-    if not os.path.isdir(root):
+        driver = DriverV2(root)
+    elif not os.path.isdir(root):
         raise ContainError(f"no cgroup filesystem at {root}")
-    return DriverV1(root, all_hierarchies)
+    else:
+        driver = DriverV1(root, all_hierarchies)
+    if root == ROOT:
+        _host_drivers[all_hierarchies] = driver
+    return driver
 
 
 def sample(cg):

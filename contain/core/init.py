@@ -557,7 +557,7 @@ def tiny_init(child):
         except ProcessLookupError:
             pass
     for sig in range(1, _signal.NSIG):
-        if sig not in (_signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD):
+        if sig not in (_signal.SIGKILL, _signal.SIGSTOP, _signal.SIGCHLD):
             try:
                 _signal.signal(sig, forward)
             except (OSError, ValueError):

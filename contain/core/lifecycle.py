@@ -57,28 +57,14 @@ def own_cgroup():
     return paths.get("memory") or paths.get("pids") or paths.get("") or "/"
 
 
-_driver = None
-
-
 def driver():
-    global _driver
-    if _driver is None:
-        _driver = cgroups.open_driver(all_hierarchies=True)
-    return _driver
-
-
-_controllers_only = None
+    return cgroups.open_driver(all_hierarchies=True)
 
 
 def driver_for(rec):
     """The driver the record's cgroup was made with: every hierarchy (ours),
     or an engine's that joins the controllers' hierarchies only."""
-    global _controllers_only
-    if rec.data.get("cgroup_all_hierarchies", True):
-        return driver()
-    if _controllers_only is None:
-        _controllers_only = cgroups.open_driver()
-    return _controllers_only
+    return cgroups.open_driver(all_hierarchies=rec.data.get("cgroup_all_hierarchies", True))
 
 
 def cgroup_of(rec):

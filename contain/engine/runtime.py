@@ -53,15 +53,9 @@ class Setup:
 
 
 # ----------------------------------------------------------------- cgroups
-_driver = None
-
-
 def cgroup_driver():
-    global _driver
-    if _driver is None:
-        from ..core import cgroups
-        _driver = cgroups.open_driver()
-    return _driver
+    from ..core import cgroups
+    return cgroups.open_driver()
 
 
 def cgroup_name(c):
@@ -345,16 +339,24 @@ def cleanup_after_exit(store, c, log=None, removing=False):
     which the kernel frees some milliseconds after the last process (and
     detach waits for that, unless removing: see network.detach)."""
     from ..core import lifecycle
-    errors = []
-    for what, fn, args in (("removing the runtime record", lifecycle.delete,
-                            (runtime_root(store), c.id, True)),
-                           ("removing cgroup", cgroup_driver().destroy,
-                            (cgroup_parent(c), cgroup_name(c))),
-                           ("releasing network", network_teardown, (store, c, removing))):
+    errors, released = [], set()
+
+    def runtime_record():
+        rec = lifecycle.delete(runtime_root(store), c.id, True)
+        if rec is not None and rec.data.get("cgroup") == [cgroup_parent(c), cgroup_name(c)]:
+            released.add("cgroup")      # (the record named it: delete removed it)
+
+    def cgroup():
+        if "cgroup" not in released:    # no runtime record, or a damaged one
+            cgroup_driver().destroy(cgroup_parent(c), cgroup_name(c))
+
+    for what, fn in (("removing the runtime record", runtime_record),
+                     ("removing cgroup", cgroup),
+                     ("releasing network", lambda: network_teardown(store, c, removing))):
         if log:
             log(what)
         try:
-            fn(*args)
+            fn()
         except Exception as e:
             errors.append(f"{what}: {e}")
     return errors
