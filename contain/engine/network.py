@@ -450,7 +450,8 @@ def prepare(store, container_id, opts, log=None):
     opts (all optional): mode ("bridge" | "none" | "host" | "container:X" |
     a network name; also accepted as "network"), ip, publish [specs],
     publish_all, exposed_ports, dns, dns_search, dns_options, add_hosts,
-    name, hostname.  Returns netinfo, a JSON-serialisable dict; for a bridge
+    name, hostname, hosts_path (the container's /etc/hosts, which attach
+    and detach keep listing its neighbours).  Returns netinfo, a JSON-serialisable dict; for a bridge
     network it holds the lease (ip, mac, ports), which detach() releases:
     call detach() whenever the container does not get to run after all.
     """
@@ -465,7 +466,7 @@ def prepare(store, container_id, opts, log=None):
             raise UsageError(f"invalid --dns {server!r}: not an IP address")
     netinfo = {"mode": mode, "container_id": container_id, "state_root": store.state_root,
                "warnings": []}
-    for key in ("name", "hostname"):
+    for key in ("name", "hostname", "hosts_path"):
         if opts.get(key):
             netinfo[key] = opts[key]
     if mode in ("none", "host") or mode.startswith("container:"):
@@ -490,7 +491,8 @@ def prepare(store, container_id, opts, log=None):
                                     record["gateway"])
         endpoint = {"ip": ipam.int_to_ip(ip), "mac": ipam.mac_for(ip), "ports": ports,
                     "add_hosts": add_hosts}
-        endpoint.update((k, netinfo[k]) for k in ("name", "hostname") if k in netinfo)
+        endpoint.update((k, netinfo[k]) for k in ("name", "hostname", "hosts_path")
+                        if k in netinfo)
         record["endpoints"][container_id] = endpoint
         record["last_ip"] = endpoint["ip"]
         store._save(record)
@@ -876,9 +878,12 @@ def _remove_veth(veth, log=None, grace=0.1):
 
 
 def _remove_veth_later(veth):
-    """_remove_veth in a detached helper process (no stdio, no inherited
-    fds: nothing the caller holds, a lock or an output pipe, waits for it);
-    here and now if no process can be made."""
+    """_remove_veth in a helper process of its own session, with no stdio
+    and no inherited fds: nothing the caller holds (a lock, an output pipe,
+    the terminal's signals) waits for it or reaches it.  Here and now if no
+    process can be made.  One fork, not a daemon's two: the callers (rm,
+    run --rm, a --rm container's monitor) exit moments later, and the
+    helper is then reaped by the system's init."""
     if veth not in _links():
         return
     from ..core.security import close_fds_except
@@ -890,16 +895,14 @@ def _remove_veth_later(veth):
     if pid == 0:
         try:
             os.setsid()
-            if os.fork() == 0:
-                null = os.open(os.devnull, os.O_RDWR)
-                for fd in (0, 1, 2):
-                    os.dup2(null, fd)
-                close_fds_except((0, 1, 2))
-                os.chdir("/")
-                _remove_veth(veth)
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            close_fds_except((0, 1, 2))
+            os.chdir("/")
+            _remove_veth(veth)
         finally:
             os._exit(0)
-    os.waitpid(pid, 0)
 
 
 def _teardown_bridges(store, records, chains=False, log=None, save=True):

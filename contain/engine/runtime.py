@@ -274,7 +274,7 @@ def network_prepare(store, c, log):
         return {"mode": mode, "container_pid": other.state["pid"],
                 "container_id": other.id}, None
     from . import network
-    opts = dict(net, name=c.name, hostname=c.config["hostname"],
+    opts = dict(net, name=c.name, hostname=c.config["hostname"], hosts_path=c.path("hosts"),
                 exposed_ports=c.config.get("exposed_ports"))
     # recorded before the lease exists: a crash from here on leaves a record
     # that tells teardown to release by the container's id
