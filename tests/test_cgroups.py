@@ -17,6 +17,7 @@ import unittest
 from tests import support  # noqa: F401  (puts the project on sys.path)
 
 from contain.core import cgroups
+from contain.core.cgroups import limits as cglimits, v1, v2
 from contain.engine import generate, limits, stats
 from contain.errors import ContainError, UsageError
 
@@ -117,12 +118,12 @@ class ParseBytes(unittest.TestCase):
                  "1g": 1 << 30, "64mb": 64 * MiB, "64MiB": 64 * MiB, "100b": 100,
                  "100": 100, "1.5g": 3 << 29, "2 k": 2048, "1t": 1 << 40}
         for text, want in cases.items():
-            self.assertEqual(cgroups.parse_bytes(text), want, text)
+            self.assertEqual(cglimits.parse_bytes(text), want, text)
 
     def test_garbage_and_negative_rejected(self):
         for text in ("", "abc", "-1", "-64m", "64x", "1.g", "m", "64 mb extra", "1e6"):
             with self.assertRaises(UsageError, msg=text) as cm:
-                cgroups.parse_bytes(text, "--memory")
+                cglimits.parse_bytes(text, "--memory")
             self.assertIn("--memory", str(cm.exception))
             self.assertNotIn("\n", str(cm.exception))
 
@@ -226,16 +227,16 @@ class DiskOf(TmpDir):
         os.symlink(disk, os.path.join(sysfs, "254:0"))
         os.symlink(os.path.join(disk, "vda1"), os.path.join(sysfs, "254:1"))
         want = {"path": "/dev/vda", "major": 254, "minor": 0}
-        self.assertEqual(cgroups.disk_of(254, 1, sysfs), want)
-        self.assertEqual(cgroups.disk_of(254, 0, sysfs), want)
-        self.assertIsNone(cgroups.disk_of(8, 0, sysfs))
+        self.assertEqual(cglimits.disk_of(254, 1, sysfs), want)
+        self.assertEqual(cglimits.disk_of(254, 0, sysfs), want)
+        self.assertIsNone(cglimits.disk_of(8, 0, sysfs))
 
 
 # ------------------------------------------------------------ limit rules
 class CheckLimits(unittest.TestCase):
     def err(self, limits, text):
         with self.assertRaises(UsageError) as cm:
-            cgroups.check_limits(limits, ncpu=2)
+            cglimits.check_limits(limits, ncpu=2)
         self.assertIn(text, str(cm.exception))
 
     def test_docker_rules(self):
@@ -257,15 +258,15 @@ class CheckLimits(unittest.TestCase):
         self.err({"memory": "64m"}, "expected an integer")
 
     def test_normalisation(self):
-        out = cgroups.check_limits({"memory": 0, "memory_swap": -1, "pids_limit": 0,
+        out = cglimits.check_limits({"memory": 0, "memory_swap": -1, "pids_limit": 0,
                                     "cpu_shares": 1, "cpu_quota": -5, "cpuset_cpus": None,
                                     "blkio_weight": 0}, ncpu=2)
         self.assertEqual(out, {"memory_swap": -1, "pids_limit": -1, "cpu_shares": 2,
                                "cpu_quota": -1})
-        self.assertEqual(cgroups.check_limits({"cpu_shares": 10**6})["cpu_shares"], 262144)
+        self.assertEqual(cglimits.check_limits({"cpu_shares": 10**6})["cpu_shares"], 262144)
 
     def test_update_relaxes_swap_without_memory(self):
-        self.assertEqual(cgroups.check_limits({"memory_swap": 128 * MiB}, update=True),
+        self.assertEqual(cglimits.check_limits({"memory_swap": 128 * MiB}, update=True),
                          {"memory_swap": 128 * MiB})
 
     def test_merge_limits(self):
@@ -282,11 +283,11 @@ class CheckLimits(unittest.TestCase):
 
 class Describe(unittest.TestCase):
     def test_explain_line(self):
-        self.assertEqual(cgroups.describe_limits(
+        self.assertEqual(cglimits.describe_limits(
             {"memory": 64 * MiB, "nano_cpus": 500000000, "pids_limit": 64}),
             "memory=64M cpu=50% pids=64")
-        self.assertEqual(cgroups.describe_limits({}), "")
-        line = cgroups.describe_limits({
+        self.assertEqual(cglimits.describe_limits({}), "")
+        line = cglimits.describe_limits({
             "memory": 100 * 1000, "memory_swap": -1, "cpu_quota": 150000,
             "cpu_period": 100000, "cpu_shares": 512, "cpuset_cpus": "0-1",
             "pids_limit": -1, "blkio_weight": 300,
@@ -301,7 +302,7 @@ class Describe(unittest.TestCase):
 
 class Weights(unittest.TestCase):
     def test_cpu_shares_to_weight(self):
-        w = cgroups.cpu_shares_to_weight
+        w = cglimits.cpu_shares_to_weight
         self.assertEqual((w(2), w(1024), w(262144)), (1, 100, 10000))
         self.assertNotEqual(w(1024), 39)   # the old linear formula's answer
         values = [w(s) for s in (2, 10, 100, 512, 1024, 2048, 65536, 262144)]
@@ -310,7 +311,7 @@ class Weights(unittest.TestCase):
         self.assertEqual(w(1), 1)
 
     def test_blkio_weight_to_io_weight(self):
-        f = cgroups.blkio_weight_to_io_weight
+        f = cglimits.blkio_weight_to_io_weight
         self.assertEqual((f(10), f(500), f(1000)), (1, 4950, 10000))
 
 
@@ -329,7 +330,7 @@ class FakeV2(TmpDir):
         return read(os.path.join(self.dir, name)).strip()
 
     def test_detects_v2(self):
-        self.assertIsInstance(self.drv, cgroups.DriverV2)
+        self.assertIsInstance(self.drv, v2.DriverV2)
         self.assertEqual(self.drv.version, 2)
         self.assertEqual(self.drv.controllers(), ["cpu", "cpuset", "io", "memory", "pids"])
         info = self.drv.info()
@@ -464,7 +465,7 @@ class FakeV2(TmpDir):
         self.assertEqual(self.drv.cgroup("/", "c").dirs, [os.path.join(self.drv.root, "c")])
 
 
-FLAG_OF = cgroups.FLAGS
+FLAG_OF = cglimits.FLAGS
 
 
 # ------------------------------------------------------------ v1 driver
@@ -479,7 +480,7 @@ class FakeV1(TmpDir):
         return read(os.path.join(self.root, hier, rel, name)).strip()
 
     def test_detects_comounted_hierarchies(self):
-        self.assertIsInstance(self.drv, cgroups.DriverV1)
+        self.assertIsInstance(self.drv, v1.DriverV1)
         self.assertEqual(self.drv.controllers(), ["blkio", "cpu", "cpuacct", "cpuset",
                                                   "devices", "freezer", "memory", "pids"])
         comounted = os.path.realpath(os.path.join(self.root, "cpu,cpuacct"))
@@ -525,7 +526,7 @@ class FakeV1(TmpDir):
 
     def test_block_io_accounting_activated_on_the_disk(self):
         st = os.stat(self.tmp)
-        disk = cgroups.disk_of(os.major(st.st_dev), os.minor(st.st_dev))
+        disk = cglimits.disk_of(os.major(st.st_dev), os.minor(st.st_dev))
         if disk is None:
             self.skipTest("the temporary directory is not on a block device")
         self.drv.create("contain", "c1", {}, io_paths=(self.tmp, "/nonexistent"))

@@ -21,6 +21,7 @@ import unittest
 from tests import support
 
 from contain.core import cgroups, linux
+from contain.core.cgroups import limits as cglimits
 from contain.engine import defaults, generate, limits, stats
 from contain.errors import ContainError
 
@@ -329,7 +330,7 @@ class Blkio(KernelCase):
     def work_disk(self):
         """The disk under the test run's scratch directory, where it writes."""
         st = os.stat(support.WORK)
-        disk = cgroups.disk_of(os.major(st.st_dev), os.minor(st.st_dev))
+        disk = cglimits.disk_of(os.major(st.st_dev), os.minor(st.st_dev))
         if disk is None:
             self.skipTest(f"{support.WORK} is not on a block device "
                           f"({os.major(st.st_dev)}:{os.minor(st.st_dev)} has no "

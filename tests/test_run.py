@@ -291,7 +291,7 @@ class LimitsTest(LeakChecks, unittest.TestCase):
 
     def test_limits_are_applied_in_the_containers_cgroup(self):
         if self.V2:
-            from contain.core.cgroups import cpu_shares_to_weight
+            from contain.core.cgroups.limits import cpu_shares_to_weight
             files = "cpu.max pids.max cpu.weight"
             expected = ["50000", "100000", "64", str(cpu_shares_to_weight(512))]
         else:

@@ -101,12 +101,13 @@ def device_rules(resources, devices):
 
 def make_cgroup(parent, name, resources, devices=(), log=None, d=None):
     """The container's cgroup with config.json's resources and devices."""
+    from .cgroups.limits import describe_limits, limits_from_spec
     d = d or driver()
-    limits, _, raw = cgroups.limits_from_spec(resources or {}, d.version)
+    limits, _, raw = limits_from_spec(resources or {}, d.version)
     devices = device_rules(resources, devices)
     if log:
         log(f"creating cgroup {parent}/{name} (cgroup v{d.version})"
-            + (f"; applying cgroup limits: {cgroups.describe_limits(limits)}"
+            + (f"; applying cgroup limits: {describe_limits(limits)}"
                if limits else ""))
     cg = d.create(parent, name, limits, devices=devices if devices is not None else "all")
     try:
@@ -634,7 +635,8 @@ def update(root, cid, resources):
     """`update`: new linux.resources for a container's cgroup."""
     rec = load(root, cid)
     cg = cgroup_of(rec)
-    limits, devices, raw = cgroups.limits_from_spec(resources or {}, driver().version)
+    from .cgroups.limits import limits_from_spec
+    limits, devices, raw = limits_from_spec(resources or {}, driver().version)
     if limits:
         cg.update(limits)
     cgroups.write_raw(cg, raw)

@@ -342,7 +342,7 @@ def _update_resources(ns):
             raise UsageError(f"--resources {ns.resources}: expected a JSON object")
 
     def num(flag, value):
-        from .cgroups import parse_bytes
+        from .cgroups.limits import parse_bytes
         try:
             return int(value)
         except ValueError:

@@ -122,7 +122,7 @@ def add_container_options(p):
 
 def add_resource_options(p, run=False):
     """The cgroup limit flags of run/create (run=True: typed, with --cpu)
-    and of update (strings: contain.core.cgroups parses every value)."""
+    and of update (strings: contain.core.cgroups.limits parses every value)."""
     number = int if run else None
     p.add_argument("-m", "--memory", metavar="BYTES", help="memory limit (e.g. 64m, 1g)")
     p.add_argument("--memory-reservation", metavar="BYTES",

@@ -84,7 +84,7 @@ def parse_restart(value):
 
 def parse_log_opts(opts):
     """--log-opt max-size=10m --log-opt max-file=3."""
-    from ..core.cgroups import parse_bytes
+    from ..core.cgroups.limits import parse_bytes
     out = {"max_size": DEFAULT_LOG_MAX_SIZE, "max_file": DEFAULT_LOG_MAX_FILE}
     for item in opts:
         key, eq, value = item.partition("=")
@@ -239,7 +239,7 @@ def parse_mount(spec):
                              f"field Source must be empty ('{spec}')")
         opts = ["ro"] if readonly else []
         if "tmpfs-size" in fields:
-            from ..core.cgroups import parse_bytes
+            from ..core.cgroups.limits import parse_bytes
             opts.append(f"size={parse_bytes(fields['tmpfs-size'], '--mount tmpfs-size')}")
         if "tmpfs-mode" in fields:
             mode = fields["tmpfs-mode"]
@@ -309,14 +309,14 @@ def legacy_cpu(quota, limits):
 
 def limits_from_args(ns):
     """The cgroup limits dict from run/create/update flags (None = unset)."""
-    from ..core import cgroups
+    from ..core.cgroups.limits import FLAGS, parse_bytes
     from . import limits as resource_flags
     limits = {}
     if getattr(ns, "memory", None):
-        limits["memory"] = cgroups.parse_bytes(ns.memory, "--memory")
+        limits["memory"] = parse_bytes(ns.memory, "--memory")
     if getattr(ns, "memory_reservation", None):
-        limits["memory_reservation"] = cgroups.parse_bytes(ns.memory_reservation,
-                                                           "--memory-reservation")
+        limits["memory_reservation"] = parse_bytes(ns.memory_reservation,
+                                                   "--memory-reservation")
     if getattr(ns, "memory_swap", None):
         limits["memory_swap"] = resource_flags.parse_memory_swap(ns.memory_swap)
     if getattr(ns, "cpus", None):
@@ -332,7 +332,7 @@ def limits_from_args(ns):
         values = getattr(ns, key, None) or []
         if values:
             limits[key] = [resource_flags.parse_device_rate(v, iops=key.endswith("iops"),
-                                                     flag=cgroups.FLAGS[key])
+                                                            flag=FLAGS[key])
                            for v in values]
     return limits
 

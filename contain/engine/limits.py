@@ -10,8 +10,8 @@ runc's `update` reads them too.)
 
 import os
 
-from ..core.cgroups import (check_limits, disk_of, parse_bytes,  # noqa: F401  (re-exported)
-                            usable_cpus)
+from ..core.cgroups.limits import (check_limits, disk_of, parse_bytes,  # noqa: F401
+                                   usable_cpus)                        # (re-exported)
 from ..errors import UsageError
 
 

@@ -104,21 +104,21 @@ def show_stats(store, refs=(), all=False, stream=True, fmt=None, no_trunc=False,
 # ------------------------------------------------------------------- update
 def changes_from_flags(ns):
     """The limits `contain update` was asked to change (only flags given)."""
-    from ..core import cgroups
+    from ..core.cgroups.limits import FLAGS, parse_bytes
     from . import limits as resource_flags
     out = {}
     if ns.memory:
-        out["memory"] = cgroups.parse_bytes(ns.memory, "--memory")
+        out["memory"] = parse_bytes(ns.memory, "--memory")
     if ns.memory_reservation:
-        out["memory_reservation"] = cgroups.parse_bytes(ns.memory_reservation,
-                                                        "--memory-reservation")
+        out["memory_reservation"] = parse_bytes(ns.memory_reservation,
+                                                "--memory-reservation")
     if ns.memory_swap:
         out["memory_swap"] = resource_flags.parse_memory_swap(ns.memory_swap)
     if ns.cpus:
         out["nano_cpus"] = resource_flags.parse_cpus(ns.cpus)
     for key in ("cpu_period", "cpu_quota", "cpu_shares", "pids_limit", "blkio_weight"):
         if getattr(ns, key) is not None:
-            out[key] = resource_flags.parse_int(getattr(ns, key), cgroups.FLAGS[key])
+            out[key] = resource_flags.parse_int(getattr(ns, key), FLAGS[key])
     if ns.cpuset_cpus:
         out["cpuset_cpus"] = resource_flags.parse_cpuset(ns.cpuset_cpus, "--cpuset-cpus")
     if ns.cpuset_mems:
@@ -140,7 +140,7 @@ def _to_apply(changes, merged):
 def update_container(store, ref, changes, log=None):
     """Apply changes to a container's cgroup (if it has one now) and record
     them, so a restart keeps them (docker update's semantics)."""
-    from ..core import cgroups
+    from ..core.cgroups.limits import describe_limits
     from . import limits as resource_flags
     from . import runtime, state
     c = store.find(ref)
@@ -152,7 +152,7 @@ def update_container(store, ref, changes, log=None):
         cg = _cgroup(c)
         if cg.exists():
             if log:
-                log(f"updating cgroup {cg.path}: {cgroups.describe_limits(changes)}")
+                log(f"updating cgroup {cg.path}: {describe_limits(changes)}")
             cg.update(_to_apply(changes, merged))
         c.config["limits"] = merged
         state.write_json(c.path("config.json"), c.config)

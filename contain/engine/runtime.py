@@ -23,7 +23,7 @@ import time
 
 from . import state
 from .state import fault_point, runtime_root
-from ..errors import CommandError, Conflict, ContainError, UsageError
+from ..errors import Conflict, ContainError, UsageError
 from ..clock import now
 
 class Setup:
@@ -183,7 +183,7 @@ def prepare_userns(c, setup, log):
 def check_limits(c):
     """Refuse, at create, limits Docker refuses or this host cannot apply
     (the cgroup itself is made by the core at every start)."""
-    from ..core.cgroups import check_limits as docker_rules
+    from ..core.cgroups.limits import check_limits as docker_rules
     limits = docker_rules(c.config.get("limits") or {})
     cgroup_driver().check(limits)
 

@@ -5,7 +5,7 @@ JSON lines, and info's cgroup lines.
 """
 
 from .. import fastjson
-from ..core.cgroups import usable_cpus
+from ..core.cgroups.limits import usable_cpus
 
 STATS_COLUMNS = (("CONTAINER ID", "ID"), ("NAME", "Name"), ("CPU %", "CPUPerc"),
                  ("MEM USAGE / LIMIT", "MemUsage"), ("MEM %", "MemPerc"),
