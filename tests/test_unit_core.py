@@ -170,6 +170,11 @@ class ResolveInRootTest(unittest.TestCase):
         self.assertEqual(self.resolved("/dir-link", follow=True, create=False),
                          os.path.realpath(self.root) + "/etc")
 
+    def test_a_nul_byte_is_refused_not_cut_short(self):
+        os.makedirs(os.path.join(self.root, "a"))
+        with self.assertRaises(ValueError):
+            mounts.resolve_in_root(self.root, "/a\0zzz", create=False)
+
     def openat2_calls(self, path, **kw):
         from contain.core import linux
         calls, real = [], linux.openat2

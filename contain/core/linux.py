@@ -77,7 +77,14 @@ def write_file(path, data, truncate=False):
 
 
 def _b(path):
-    return os.fsencode(path) if path is not None else None
+    """A path as bytes for a C call; an embedded NUL would cut it short
+    there, so it is refused, as os's own calls refuse it."""
+    if path is None:
+        return None
+    raw = os.fsencode(path)
+    if b"\0" in raw:
+        raise ValueError(f"embedded null byte in {path!r}")
+    return raw
 
 
 # ---------------------------------------------------------------- namespaces
@@ -275,7 +282,8 @@ def setrlimit(resource, soft, hard):
 
 
 def getrlimit(resource):
-    """getrlimit(2): (soft, hard)."""
+    """getrlimit(2): (soft, hard), the kernel's values (unlimited is
+    2**64 - 1, where the resource module says -1)."""
     old = (ctypes.c_ulong * 2)()
     _check(libc.prlimit(0, resource, None, old), "getrlimit")
     return old[0], old[1]

@@ -440,9 +440,13 @@ def resolve_in_root(root, path, kind="dir", follow=False, create=True, owner=Non
     below does, one component at a time with O_NOFOLLOW, by the same rules.
     """
     fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    found = _open_in_root(fd, path, follow)
-    if found is None and create:
-        found = _make_last_in_root(fd, path, kind, follow, owner)
+    try:
+        found = _open_in_root(fd, path, follow)
+        if found is None and create:
+            found = _make_last_in_root(fd, path, kind, follow, owner)
+    except BaseException:
+        os.close(fd)
+        raise
     if found is not None:
         os.close(fd)
         return found

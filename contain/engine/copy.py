@@ -9,8 +9,9 @@ mount namespace of this short-lived process, under the container's lock so
 that it cannot start meanwhile.
 
 The container's files are hostile.  Every path is resolved inside the
-container's root one component at a time (core.mounts.resolve_in_root: a
-symlink resolves as if the root were "/", never out of it); the tree is
+container's root (core.mounts.resolve_in_root: by the kernel's openat2
+RESOLVE_IN_ROOT, or one component at a time; a symlink resolves as if the
+root were "/", never out of it); the tree is
 read through directory fds with O_NOFOLLOW, so a link swapped in while we
 read cannot redirect us (the class of CVE-2018-15664 and CVE-2019-14271);
 what is written goes through the engine's tar unpacker (unpack.py), which

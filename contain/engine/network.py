@@ -882,8 +882,9 @@ def _remove_veth_later(veth):
     and no inherited fds: nothing the caller holds (a lock, an output pipe,
     the terminal's signals) waits for it or reaches it.  Here and now if no
     process can be made.  One fork, not a daemon's two: the callers (rm,
-    run --rm, a --rm container's monitor) exit moments later, and the
-    helper is then reaped by the system's init."""
+    run --rm, a --rm container's monitor) exit soon, and the helper, a
+    zombie until then if it is done first, is reaped by init (or the
+    nearest subreaper)."""
     if veth not in _links():
         return
     from ..core.security import close_fds_except

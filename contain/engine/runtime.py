@@ -343,7 +343,8 @@ def cleanup_after_exit(store, c, log=None, removing=False):
 
     def runtime_record():
         rec = lifecycle.delete(runtime_root(store), c.id, True)
-        if rec is not None and rec.data.get("cgroup") == [cgroup_parent(c), cgroup_name(c)]:
+        named = [cgroup_parent(c).strip("/"), cgroup_name(c)]   # (as cgroup_location has it)
+        if rec is not None and rec.data.get("cgroup") == named:
             released.add("cgroup")      # (the record named it: delete removed it)
 
     def cgroup():
