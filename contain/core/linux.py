@@ -14,7 +14,6 @@ import os
 import struct
 
 
-
 class _Library:
     """A C library whose functions get their prototypes on first use.
 
@@ -245,6 +244,24 @@ def mount_setattr(dirfd, path, flags, attr_set=0, attr_clr=0, propagation=0, use
            "mount_setattr", path)
 
 
+# openat2(2) (Linux 5.6; <linux/openat2.h>; number 437 on every architecture)
+SYS_openat2 = 437
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_IN_ROOT = 0x10
+
+
+def openat2(dirfd, path, flags, mode=0, resolve=0):
+    """openat2(2): open path relative to dirfd with the kernel enforcing
+    the RESOLVE_* rules (RESOLVE_IN_ROOT: symlinks and ".." resolve as if
+    dirfd were "/", so the path cannot leave it).  struct open_how is three
+    __u64: flags, mode, resolve."""
+    how = struct.pack("=3Q", flags, mode, resolve)
+    return _check(libc.syscall(ctypes.c_long(SYS_openat2), ctypes.c_int(dirfd),
+                               ctypes.c_char_p(_b(path)), ctypes.c_char_p(how),
+                               ctypes.c_size_t(len(how))), "openat2", path)
+
+
 # ------------------------------------------------------------------ identity
 libc.prototype("sethostname", ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t)
 libc.prototype("setdomainname", ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t)
@@ -306,8 +323,8 @@ PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_RAISE = 2
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
-libc.prototype("prctl", ctypes.c_int, ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
-               ctypes.c_ulong)
+libc.prototype("prctl", ctypes.c_int, ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong,
+               ctypes.c_ulong, ctypes.c_ulong)
 
 
 def prctl(option, arg2=0, arg3=0, arg4=0, arg5=0):
@@ -374,24 +391,6 @@ TIOCGWINSZ = 0x5413
 TIOCSWINSZ = 0x5414
 TIOCGPTN = 0x80045430
 TIOCSPTLCK = 0x40045431
-
-
-# openat2(2) (Linux 5.6; <linux/openat2.h>; number 437 on every architecture)
-SYS_openat2 = 437
-RESOLVE_NO_MAGICLINKS = 0x02
-RESOLVE_NO_SYMLINKS = 0x04
-RESOLVE_IN_ROOT = 0x10
-
-
-def openat2(dirfd, path, flags, mode=0, resolve=0):
-    """openat2(2): open path relative to dirfd with the kernel enforcing
-    the RESOLVE_* rules (RESOLVE_IN_ROOT: symlinks and ".." resolve as if
-    dirfd were "/", so the path cannot leave it).  struct open_how is three
-    __u64: flags, mode, resolve."""
-    how = struct.pack("=3Q", flags, mode, resolve)
-    return _check(libc.syscall(ctypes.c_long(SYS_openat2), ctypes.c_int(dirfd),
-                               ctypes.c_char_p(_b(path)), ctypes.c_char_p(how),
-                               ctypes.c_size_t(len(how))), "openat2", path)
 
 
 # clone3(2) (<linux/sched.h>; number 435 on every architecture)

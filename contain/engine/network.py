@@ -451,9 +451,10 @@ def prepare(store, container_id, opts, log=None):
     a network name; also accepted as "network"), ip, publish [specs],
     publish_all, exposed_ports, dns, dns_search, dns_options, add_hosts,
     name, hostname, hosts_path (the container's /etc/hosts, which attach
-    and detach keep listing its neighbours).  Returns netinfo, a JSON-serialisable dict; for a bridge
-    network it holds the lease (ip, mac, ports), which detach() releases:
-    call detach() whenever the container does not get to run after all.
+    and detach keep listing its neighbours).  Returns netinfo, a
+    JSON-serialisable dict; for a bridge network it holds the lease (ip,
+    mac, ports), which detach() releases: call detach() whenever the
+    container does not get to run after all.
     """
     mode = _mode(opts)
     requests = []
