@@ -175,6 +175,31 @@ class ResolveInRootTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             mounts.resolve_in_root(self.root, "/a\0zzz", create=False)
 
+    def test_a_filter_refusing_openat2_leaves_the_walk(self):
+        """Under a seccomp profile older than openat2 (EPERM) or one that
+        answers ENOSYS, the path is still found, by the walk."""
+        from contain.core import seccomp
+        for errno_ret in (1, 38):                       # EPERM, ENOSYS
+            profile = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+                {"names": ["openat2"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno_ret}]}
+            program = seccomp.profile_program(json.dumps(profile), caps=[])
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:                                # the child reports, then exits
+                try:
+                    os.close(r)
+                    seccomp.install(program)
+                    fd = mounts.resolve_in_root(self.root, "/etc", create=False)
+                    os.write(w, f"{os.readlink(f'/proc/self/fd/{fd}')}|"
+                                f"{mounts._openat2_usable}".encode())
+                finally:
+                    os._exit(0)
+            os.close(w)
+            answer = os.read(r, 4096).decode()
+            os.close(r)
+            os.waitpid(pid, 0)
+            self.assertEqual(answer, os.path.realpath(self.root) + "/etc|False", errno_ret)
+
     def openat2_calls(self, path, **kw):
         from contain.core import linux
         calls, real = [], linux.openat2
