@@ -101,6 +101,30 @@ def contain(*args, input=None, timeout=60, check=False, extra_env=None, **kw):
     return res
 
 
+def in_child(fn):
+    """fn() in a forked child, for what changes the process itself (its
+    limits, a seccomp filter); its result, as text, comes back through a
+    pipe ("error: ..." if it raised)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            try:
+                answer = str(fn())
+            except Exception as e:
+                answer = f"error: {e!r}"
+            os.write(w, answer.encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    from contain.core.spawn import read_all
+    answer = read_all(r)
+    os.close(r)
+    os.waitpid(pid, 0)
+    return answer.decode()
+
+
 def read_pty(fd, until=None, timeout=10):
     """Read a pseudo-terminal master until `until` appears, EOF/EIO (the
     other side closed), or timeout; returns the text."""

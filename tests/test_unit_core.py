@@ -183,22 +183,13 @@ class ResolveInRootTest(unittest.TestCase):
             profile = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
                 {"names": ["openat2"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno_ret}]}
             program = seccomp.profile_program(json.dumps(profile), caps=[])
-            r, w = os.pipe()
-            pid = os.fork()
-            if pid == 0:                                # the child reports, then exits
-                try:
-                    os.close(r)
-                    seccomp.install(program)
-                    fd = mounts.resolve_in_root(self.root, "/etc", create=False)
-                    os.write(w, f"{os.readlink(f'/proc/self/fd/{fd}')}|"
-                                f"{mounts._openat2_usable}".encode())
-                finally:
-                    os._exit(0)
-            os.close(w)
-            answer = os.read(r, 4096).decode()
-            os.close(r)
-            os.waitpid(pid, 0)
-            self.assertEqual(answer, os.path.realpath(self.root) + "/etc|False", errno_ret)
+
+            def confined():
+                seccomp.install(program)
+                fd = mounts.resolve_in_root(self.root, "/etc", create=False)
+                return f"{os.readlink(f'/proc/self/fd/{fd}')}|{mounts._openat2_usable}"
+            self.assertEqual(support.in_child(confined),
+                             os.path.realpath(self.root) + "/etc|False", errno_ret)
 
     def openat2_calls(self, path, **kw):
         from contain.core import linux
@@ -552,26 +543,17 @@ class RlimitTest(unittest.TestCase):
         from contain.core import linux
         self.assertEqual(linux.getrlimit(linux.RLIMIT_NOFILE),
                          resource.getrlimit(resource.RLIMIT_NOFILE))
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:                      # the child changes its own limits only
-            try:
-                soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-                linux.setrlimit(linux.RLIMIT_NOFILE, soft // 2, hard)
-                lowered = resource.getrlimit(resource.RLIMIT_NOFILE) == (soft // 2, hard)
-                try:                       # above the hard limit: EPERM, values named
-                    linux.setrlimit(linux.RLIMIT_NOFILE, hard + 1, hard + 1)
-                    refused = "raised"
-                except OSError as e:
-                    refused = f"{e.errno} {e.strerror}"
-                os.write(w, f"{lowered}|{refused}".encode())
-            finally:
-                os._exit(0)
-        os.close(w)
-        answer = os.read(r, 4096).decode()
-        os.close(r)
-        os.waitpid(pid, 0)
-        lowered, refused = answer.split("|")
+        def limits():                     # (in a child: it changes its own limits)
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            linux.setrlimit(linux.RLIMIT_NOFILE, soft // 2, hard)
+            lowered = resource.getrlimit(resource.RLIMIT_NOFILE) == (soft // 2, hard)
+            try:                          # above the hard limit: EPERM, values named
+                linux.setrlimit(linux.RLIMIT_NOFILE, hard + 1, hard + 1)
+                refused = "raised"
+            except OSError as e:
+                refused = f"{e.errno} {e.strerror}"
+            return f"{lowered}|{refused}"
+        lowered, refused = support.in_child(limits).split("|")
         self.assertEqual(lowered, "True")
         if refused != "raised":           # (CAP_SYS_RESOURCE may raise it)
             import errno
