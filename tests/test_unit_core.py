@@ -575,6 +575,17 @@ class RlimitTest(unittest.TestCase):
             self.assertIn("rlimits[0].soft", str(cm.exception))
 
 
+class MountCheckTest(unittest.TestCase):
+    def test_a_nul_byte_in_a_mount_path_is_refused_by_name(self):
+        from contain.core import spec
+        for key, value in (("destination", "/tmp\0x"), ("source", "tmp\0fs")):
+            m = {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", key: value}
+            with self.assertRaises(UsageError, msg=key) as cm:
+                spec.check_mount(m, "config.json", "mounts[3]")
+            self.assertIn(f"mounts[3].{key}", str(cm.exception))
+            self.assertIn("NUL", str(cm.exception))
+
+
 class FastJsonTest(unittest.TestCase):
     """contain.fastjson reads and writes what the json module does, and its
     errors are json's, even in an interpreter that never loaded json."""

@@ -170,6 +170,9 @@ def check_mount(m, where, field):
     dest = m.get("destination")
     if not isinstance(dest, str) or not dest.startswith("/"):
         _fail(where, f"{field}.destination", f"{dest!r} must be an absolute path")
+    for key in ("destination", "source"):      # (a C call would cut the path there)
+        if "\0" in str(m.get(key) or ""):
+            _fail(where, f"{field}.{key}", "contains a NUL byte")
     for opt in _list(m.get("options"), where, f"{field}.options"):
         if not isinstance(opt, str):
             _fail(where, f"{field}.options", f"{opt!r} is not a string")
