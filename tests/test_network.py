@@ -12,6 +12,7 @@ import signal
 import tempfile
 import time
 import unittest
+from unittest import mock
 
 from tests import support
 from tests import netsandbox
@@ -503,6 +504,34 @@ class BridgeTest(SandboxTest):
         self.sb.server("tcp", 80, "web", pid=box_b.pid)
         self.assertTrue(self.sb.client("tcp", HOST_IP, 8080, ns=self.sb.upstream)
                         .startswith("web"))
+
+    def test_usual_publish_and_removal_read_nothing_back(self):
+        # all rules in place: add() checks and adds in one restore, and
+        # detach deletes the container's own lines; iptables-save is not run
+        info, box = self.start(1)
+        with mock.patch.object(netfilter, "save", side_effect=AssertionError("read back")):
+            b, box_b = self.start(2, {"publish": ["8080:80"]})
+            self.sb.kill(box_b)
+            self.detach(2, b)
+        self.assertNotIn("contain:", self.sb.iptables_save())
+        self.sb.kill(box)
+        self.detach(1, info)
+        self.nothing_left()
+
+    def test_rules_changed_by_hand_are_removed_by_tag(self):
+        # one rule deleted by hand, another added under the container's tag:
+        # deleting the container's own lines fails, and the tag finds the rest
+        info, box = self.start(1, {"publish": ["8080:80", "8081:81"]})
+        tag = netfilter.container_tag(cid(1))
+        first = netfilter.container_rules(cid(1), info["ip"], info["ports"])["nat"][0]
+        self.sb.sh("iptables", "-t", "nat", *("-D" + first[2:]).split())
+        self.sb.sh("iptables", "-t", "nat", "-A", "CONTAIN-DNAT", "-p", "tcp", "--dport",
+                   "9999", "-m", "comment", "--comment", tag, "-j", "DNAT",
+                   "--to-destination", f"{info['ip']}:99")
+        self.sb.kill(box)
+        self.detach(1, info)
+        self.assertNotIn("contain:", self.sb.iptables_save())
+        self.nothing_left()
 
     def test_foreign_interfaces_are_never_deleted(self):
         with self.sb.entered():

@@ -840,7 +840,12 @@ def detach(store, container_id, netinfo=None, log=None, removing=False):
     sees the veth gone and the caller returns at once."""
     netinfo = netinfo or {}
     if (not netinfo or netinfo.get("ports")) and netfilter.available():
-        netfilter.remove({netfilter.container_tag(container_id)})
+        tags = {netfilter.container_tag(container_id)}
+        if netinfo.get("ip"):
+            netfilter.remove_added(netfilter.container_rules(container_id, netinfo["ip"],
+                                                             netinfo["ports"]), tags)
+        else:
+            netfilter.remove(tags)
     with store.lock():
         changed = store._release(container_id)
     for name in changed:
