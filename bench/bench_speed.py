@@ -14,6 +14,11 @@ and prints both medians and their ratio: below 1.0, contain is faster.
   contain-runc run      `contain-runc run ID` vs `runc run ID`, one bundle:
                         `runc spec`'s default config.json running /bin/true
   contain-runc exec     `contain-runc exec` vs `runc exec` of /bin/true
+  floor                 `python3 -IS -c "import os, argparse, ctypes"` vs
+                        `runc exec`: what any argparse command line costs
+                        before its own code (the first column is not contain)
+  page faults           minor faults of one `contain-runc run` and the
+                        processes it waited for, vs `runc run` (counts)
   exec                  `contain exec CONTAINER true` vs `runc exec`
   run --rm IMAGE        `contain run --rm busybox true` vs
                         `podman run --rm --network none busybox true`
@@ -47,6 +52,16 @@ def time_once(cmd, env=None, cwd=None):
     return (time.perf_counter() - t0) * 1000
 
 
+def faults_once(cmd, cwd=None):
+    """The minor page faults of cmd and the children it waited for (on a VM
+    each costs some microseconds)."""
+    import resource
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt
+    subprocess.run(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, check=True)
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt - before
+
+
 def pair(runs, a, b):
     """Medians of a() and b() (each returns ms), alternating run by run."""
     ta, tb = [], []
@@ -63,7 +78,7 @@ def row(label, a, b, unit="ms"):
     ROWS.append((label, a, b, unit))
     ratio = f"{a / b:.2f}" if b else ""
     bs = f"{b:8.1f} {unit}" if b else ""
-    print(f"  {label:58s} {a:8.1f} {unit} {bs:>11s}  {ratio}", flush=True)
+    print(f"  {label:62s} {a:8.1f} {unit:2s} {bs:>11s}  {ratio}", flush=True)
 
 
 def pss_mb(pid):
@@ -126,7 +141,16 @@ def bench_oci(work, rootfs, parent, runs, runc):
     a, b = pair(runs, lambda: time_once(ours + ["exec", "long-contain", "/bin/true"]),
                 lambda: time_once(theirs + ["exec", "long-runc", "/bin/true"]))
     row("contain-runc exec vs runc exec", a, b)
-    return lambda: time_once(theirs + ["exec", "long-runc", "/bin/true"])
+    runc_exec = lambda: time_once(theirs + ["exec", "long-runc", "/bin/true"])  # noqa: E731
+    # the least any command line parsed by argparse can take, before any
+    # work: the interpreter importing os, argparse (re, enum, ...) and ctypes
+    a, b = pair(runs, lambda: time_once([PYTHON, "-IS", "-c", "import os, argparse, ctypes"]),
+                runc_exec)
+    row("floor (python3 -IS: import os, argparse, ctypes) vs runc exec", a, b)
+    a, b = pair(5, lambda: faults_once(ours + ["run", f"c{next(n)}"], cwd=bundle),
+                lambda: faults_once(theirs + ["run", f"r{next(n)}"], cwd=bundle))
+    row("page faults of a run (all its processes) vs runc run", a, b, "")
+    return runc_exec
 
 
 def bench_exec(work, rootfs, parent, runs, runc_exec):
@@ -216,7 +240,7 @@ def inside(args):
     work = args.work
     rootfs = busybox.build(os.path.join(work, "rootfs"))
     runs, rows = args.runs, set(args.rows.split(","))
-    print(f"{'':60s} {'contain':>11s} {'other':>11s}  ratio", flush=True)
+    print(f"{'':64s} {'contain':>11s} {'other':>11s}  ratio", flush=True)
     runc_exec = bench_oci(work, rootfs, args.parent, runs, args.runc)
     if "exec" in rows:
         bench_exec(work, rootfs, args.parent, runs, runc_exec)
