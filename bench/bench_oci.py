@@ -89,10 +89,14 @@ def time_once(cmd, cwd):
 
 
 def interleaved(runtimes, bundle, runs, verb_args):
-    """{name: [ms]}: each round runs every runtime once, in turn."""
+    """{name: [ms]}: each round runs every runtime once, in turn, and every
+    other round in the reverse order: on this VM runc is slower right after
+    a Python process than right after itself, so no runtime may always
+    follow the same one (see bench_speed.pair)."""
     times = {name: [] for name in runtimes}
     for i in range(runs):
-        for name, cmd in runtimes.items():
+        order = list(runtimes.items())
+        for name, cmd in (order if i % 2 == 0 else reversed(order)):
             times[name].append(time_once(cmd + verb_args(i), bundle))
     return times
 

@@ -8,8 +8,8 @@ Everything runs inside a private network + mount + PID namespace with a
 cgroup parent of its own (tests/engines.py's Sandbox), removed at the end;
 podman keeps its store, configuration and runtime files in the sandbox's
 temporary directory and drives the installed runc through cgroupfs.  Each
-row alternates its two commands run by run (so both see the same machine)
-and prints both medians and their ratio: below 1.0, contain is faster.
+row interleaves its two commands, a b, b a, a b, ... (see pair()), and
+prints both medians and their ratio: below 1.0, contain is faster.
 
   contain-runc run      `contain-runc run ID` vs `runc run ID`, one bundle:
                         `runc spec`'s default config.json running /bin/true
@@ -63,11 +63,19 @@ def faults_once(cmd, cwd=None):
 
 
 def pair(runs, a, b):
-    """Medians of a() and b() (each returns ms), alternating run by run."""
+    """Medians of a() and b() (each returns ms), interleaved so that both see
+    the same machine, in the order a b, b a, a b, ...: on this VM a command
+    can be slower right after another (runc by 10-25% right after any
+    Python process, while contain does not care what ran before), and so
+    each command follows itself as often as the other."""
     ta, tb = [], []
-    for _ in range(runs):
-        ta.append(a())
-        tb.append(b())
+    for i in range(runs):
+        if i % 2 == 0:
+            ta.append(a())
+            tb.append(b())
+        else:
+            tb.append(b())
+            ta.append(a())
     return statistics.median(ta), statistics.median(tb)
 
 
