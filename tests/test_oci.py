@@ -1107,6 +1107,31 @@ class TestContract(OciCase):
         self.assertIn(int(text), json.loads(self.oci("ps", "--format", "json", cid).stdout))
         self.assertEqual(ns_inode(int(text), "pid"), ns_inode(pid, "pid"))
 
+    def test_exec_runs_under_the_containers_filter(self):
+        config = self.config("exec sleep 1000")
+        config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}
+        bundle, cid = self.bundle(config), self.new_id()
+        self.oci("create", "--bundle", bundle, cid)
+        self.oci("start", cid)
+        script = "grep ^Seccomp: /proc/self/status; mkdir /tmp/d 2>&1; echo mkdir=$?"
+        pfile = os.path.join(self.tmp, "same-caps.json")
+        with open(pfile, "w") as f:      # the init's capabilities: its compiled filter
+            json.dump({"args": ["sh", "-c", script], "env": [PATH_ENV], "cwd": "/",
+                       "user": {"uid": 0, "gid": 0},
+                       "capabilities": config["process"]["capabilities"]}, f)
+        for out in (self.oci("exec", "--process", pfile, cid).stdout,
+                    self.exec_out(cid, "sh", "-c", script)):    # other caps: compiled again
+            self.assertIn("Seccomp:\t2", out)
+            self.assertIn("Permission denied\nmkdir=1", out)
+        # config.json gone: other capabilities get no filter, so no exec at all
+        os.unlink(os.path.join(bundle, "config.json"))
+        res = self.oci("exec", cid, "sh", "-c", script, ok=False)
+        self.assertNotEqual(res.returncode, 0)
+        self.assertIn("config.json", res.stderr)
+        self.assertEqual(len(res.stderr.strip().splitlines()), 1, res.stderr)
+        self.assertIn("Seccomp:\t2", self.oci("exec", "--process", pfile, cid).stdout)
+
     def test_exec_tty_through_console_socket(self):
         cid, _ = self.detached()
         sock = os.path.join(self.tmp, "exec-console.sock")

@@ -142,7 +142,7 @@ def confined(argv, caps=None, program=None, nnp=False, uid=None):
                 os.setresgid(uid, uid, uid)
                 os.setresuid(uid, uid, uid)
             if caps is not None:
-                security.apply_capabilities(caps)
+                security.apply_capability_sets(caps, caps, caps)
             if nnp:
                 security.set_no_new_privs()
             if program:
@@ -546,7 +546,7 @@ class CapabilitiesKernelTest(unittest.TestCase):
         self.assertEqual(got["CapEff"], HOST_CAPS["CapPrm"])
 
     def test_non_root_user_execs_without_caps(self):
-        # the runtime's order: KEEPCAPS, setuid, then apply_capabilities
+        # the runtime's order: KEEPCAPS, setuid, then the capability sets
         got = self.status_after_exec(defaults.DEFAULT_CAPS, uid=1000)
         self.assertEqual(got["CapBnd"],
                          security.caps_mask(defaults.DEFAULT_CAPS) & HOST_CAPS["CapBnd"])

@@ -175,21 +175,18 @@ class ResolveInRootTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             mounts.resolve_in_root(self.root, "/a\0zzz", create=False)
 
-    def test_a_filter_refusing_openat2_leaves_the_walk(self):
-        """Under a seccomp profile older than openat2 (EPERM) or one that
-        answers ENOSYS, the path is still found, by the walk."""
-        from contain.core import seccomp
-        for errno_ret in (1, 38):                       # EPERM, ENOSYS
-            profile = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
-                {"names": ["openat2"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno_ret}]}
-            program = seccomp.profile_program(json.dumps(profile), caps=[])
-
-            def confined():
-                seccomp.install(program)
-                fd = mounts.resolve_in_root(self.root, "/etc", create=False)
-                return f"{os.readlink(f'/proc/self/fd/{fd}')}|{mounts._openat2_usable}"
-            self.assertEqual(support.in_child(confined),
-                             os.path.realpath(self.root) + "/etc|False", errno_ret)
+    def test_errors_leave_no_descriptor_open(self):
+        os.symlink("/", os.path.join(self.root, "proc"))
+        os.symlink("/loop", os.path.join(self.root, "loop"))
+        with open(os.path.join(self.root, "etc/file"), "w"):
+            pass
+        before = len(os.listdir("/proc/self/fd"))
+        for path, kw in (("/proc/x", {}), ("/loop/x", {"follow": True}),
+                         ("/etc/file/x", {}), ("/etc/none/x", {"create": False}),
+                         ("/etc/a\0b", {"create": False})):
+            with self.assertRaises((OSError, ValueError), msg=path):
+                mounts.resolve_in_root(self.root, path, **kw)
+        self.assertEqual(len(os.listdir("/proc/self/fd")), before)
 
     def openat2_calls(self, path, **kw):
         from contain.core import linux
@@ -221,6 +218,31 @@ class ResolveInRootWalkTest(ResolveInRootTest):
     def test_an_existing_path_is_one_openat2_call(self):
         os.makedirs(os.path.join(self.root, "a/b"))
         self.assertEqual(self.openat2_calls("/a/b", create=False), [])
+
+
+class ResolveInRootFilterTest(unittest.TestCase):
+    """resolve_in_root under a seccomp filter that refuses openat2."""
+
+    def setUp(self):
+        self.root = tempfile.mkdtemp()
+        self.addCleanup(__import__("shutil").rmtree, self.root)
+        os.makedirs(os.path.join(self.root, "etc"))
+
+    def test_a_filter_refusing_openat2_leaves_the_walk(self):
+        """Under a seccomp profile older than openat2 (EPERM) or one that
+        answers ENOSYS, the path is still found, by the walk."""
+        from contain.core import seccomp
+        for errno_ret in (1, 38):                       # EPERM, ENOSYS
+            profile = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+                {"names": ["openat2"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno_ret}]}
+            program = seccomp.profile_program(json.dumps(profile), caps=[])
+
+            def confined():
+                seccomp.install(program)
+                fd = mounts.resolve_in_root(self.root, "/etc", create=False)
+                return f"{os.readlink(f'/proc/self/fd/{fd}')}|{mounts._openat2_usable}"
+            self.assertEqual(support.in_child(confined),
+                             os.path.realpath(self.root) + "/etc|False", errno_ret)
 
 
 class SpecTest(unittest.TestCase):

@@ -85,7 +85,7 @@ def exec_process(root, cid, process, detach=False, pid_file=None, console_socket
         launch = launch_for_process(process, rec, cg, seccomp, console_socket,
                                     log, preserve_fds, ns_fds)
         from .init import exec_main, preload
-        preload(tty=launch.tty, caps=True, seccomp=bool(launch.seccomp))
+        preload(tty=launch.tty, seccomp=bool(launch.seccomp))
         proc = spawn(launch, lambda L: exec_main(L, ns_fds), pidns=f"/proc/{rec.pid}/ns/pid",
                      stdio=stdio, want_master=bool(launch.tty and not console_socket),
                      cgroup2_dir=cg.v2_dir)

@@ -59,7 +59,7 @@ class Launch:
         self.console_size = kw.pop("console_size", None)
         self.rlimits = kw.pop("rlimits", [])  # [(resource, soft, hard)]
         self.oom_score_adj = kw.pop("oom_score_adj", None)
-        self.cap_sets = kw.pop("cap_sets", None)  # or the five sets of config.json
+        self.cap_sets = kw.pop("cap_sets", None)  # config.json's five sets, or None
         self.no_new_privs = kw.pop("no_new_privs", False)
         self.seccomp = kw.pop("seccomp", None)  # classic BPF program or None
         self.preserve_fds = kw.pop("preserve_fds", 0)
@@ -467,16 +467,15 @@ def _environment(pairs):
     return env
 
 
-def preload(tty=False, caps=False, hooks=False, seccomp=False):
+def preload(tty=False, hooks=False, seccomp=False):
     """Import, in the parent, every module the child needs after pivot_root:
     inside the container the host's Python library is out of reach.  (What
     it needs before, it imports itself: the host's library is still there.)"""
     import fcntl  # noqa: F401
     import struct  # noqa: F401
+    from . import security  # noqa: F401
     if tty:
         import socket  # noqa: F401
-    if caps:
-        from . import security  # noqa: F401
     if seccomp:
         from . import seccomp  # noqa: F401
     if hooks:

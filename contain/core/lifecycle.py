@@ -217,7 +217,7 @@ def _create(rec, bundle, opts):
 
     from . import mounts
     from .init import child_main, preload
-    preload(tty=launch.tty, caps=True, hooks=bool(launch.start_hooks),
+    preload(tty=launch.tty, hooks=bool(launch.start_hooks),
             seccomp=bool(launch.seccomp))
     userns_fds = mounts.open_userns_fds(launch.host_plan + launch.plan)
     if log:
@@ -274,9 +274,13 @@ def exec_seccomp(rec, caps):
         entry = rec.data["seccomp"]
         if entry is None:
             return None
-        if isinstance(entry, dict) and entry.get("caps") == sorted(caps):
-            return [tuple(ins) for ins in entry["program"]]
-    lx = _bundle_config(rec).get("linux") or {}
+        program = entry.get("program") if isinstance(entry, dict) else None
+        if isinstance(program, list) and entry.get("caps") == sorted(caps) \
+                and all(isinstance(ins, list) and len(ins) == 4 for ins in program):
+            return [tuple(ins) for ins in program]
+    # other capabilities (or a damaged record): from the profile, and never
+    # without a filter because config.json could not be read
+    lx = _bundle_config(rec, "compile the seccomp filter of the process").get("linux") or {}
     return seccomp_program(lx.get("seccomp"), caps)
 
 
@@ -482,11 +486,17 @@ def release(rec, timeout=10.0):
         state.ignore_missing(os.unlink, fifo)
 
 
-def _bundle_config(rec):
+def _bundle_config(rec, needed_to=None):
+    """The bundle's config.json; {} if it cannot be read, or ContainError
+    saying what it was needed_to do."""
     try:
         return state.read_json(os.path.join(rec.data["bundle"], "config.json"))
-    except (OSError, ValueError, KeyError):
-        return {}
+    except (OSError, ValueError, KeyError) as e:
+        if needed_to is None:
+            return {}
+        reason = getattr(e, "strerror", None) or str(e)
+        raise ContainError(f"cannot {needed_to}: config.json of the bundle of container "
+                           f"{rec.id} cannot be read ({reason})") from None
 
 
 def warn(msg):
@@ -564,16 +574,13 @@ def delete(root, cid, force=False, log=None):
         if force:
             return None
         raise NotFound(f"container {cid} does not exist")
-    try:
-        rec.load()
-    except NotFound:
-        if not force:
-            raise
-    except ContainError:
-        if not force:
-            raise
-        rec.data = {}
     with rec.lock():
+        try:        # under the lock: what a create holding it wrote meanwhile
+            rec.load()
+        except ContainError:        # (NotFound too)
+            if not force:
+                raise
+            rec.data = {}
         status = rec.status(_cgroup_or_none(rec)) if rec.data else "stopped"
         if status in ("running", "paused") and not force:
             raise Conflict(f"cannot delete container {cid} that is not stopped: {status}")

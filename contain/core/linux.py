@@ -6,6 +6,8 @@ the errno and the path (or a description) it was working on, so callers can
 turn it into a one-line message.  Constants cite the header that defines
 them.  Where Python's os module already has the call (os.unshare and
 os.setns since 3.12, os.mknod, os.setgroups...) it is used directly.
+(The engine's netlink requests, engine/netlink.py, are messages on a
+stdlib socket, a protocol like iptables-restore's text, not calls.)
 """
 
 import ctypes
@@ -410,7 +412,6 @@ def clone_into_cgroup(cgroup_fd):
     ms).  Returns the child's pid, 0 in the child.  Only for a
     single-threaded process, like os.fork (whose at-fork hooks it skips:
     the child execs or exits without the threading machinery)."""
-    import struct
     args = struct.pack("<11Q", CLONE_INTO_CGROUP, 0, 0, 0, SIGCHLD, 0, 0, 0, 0, 0, cgroup_fd)
     buf = ctypes.create_string_buffer(args, len(args))
     return _check(_pylibc.syscall(ctypes.c_long(SYS_clone3), buf, ctypes.c_size_t(len(args))),
@@ -441,7 +442,6 @@ def _interface_ioctl(name, request, value=0):
     to ask: through libc, so the container's child, which brings up its
     loopback, skips loading the socket module (~0.5 ms)."""
     import fcntl
-    import struct
     layout = "16sh22x" if request in (SIOCGIFFLAGS, SIOCSIFFLAGS) else "16si20x"
     fd = _check(libc.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), "socket")
     try:

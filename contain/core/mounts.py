@@ -481,6 +481,7 @@ def resolve_in_root(root, path, kind="dir", follow=False, create=True, owner=Non
                         os.close(f)
                     stack = []
                     os.close(fd)
+                    fd = -1
                     fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
                 parts = [p for p in target.split("/") if p not in ("", ".")] + parts
                 continue
@@ -489,10 +490,14 @@ def resolve_in_root(root, path, kind="dir", follow=False, create=True, owner=Non
             nfd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
             stack.append(fd)
             fd = nfd
-        return fd
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        raise
     finally:
         for f in stack:
             os.close(f)
+    return fd
 
 
 _openat2_usable = True

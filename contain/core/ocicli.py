@@ -17,7 +17,6 @@ from ..argparsing import FastParser, argparse
 from ..errors import ContainError, UsageError
 
 
-
 class Parser(FastParser):
     def error(self, message):
         raise UsageError(f"{message} (see --help)")

@@ -1,11 +1,11 @@
 """What a container may do once it runs: capabilities, no_new_privs, the
 paths it must not see or write, user namespace id ranges, process hygiene.
 
-The parent turns the user's flags into plain data before fork
-(settings_for(): a capability set, a no_new_privs bit, a seccomp program);
-the child applies it at the end of its setup, in this order:
+The parent turns config.json into plain data before fork (the five
+capability sets, a no_new_privs bit, a seccomp program); the child applies
+it at the end of its setup (init.become_command), in this order:
 
-    apply_capabilities(caps)    bounding set, ambient, then capset
+    apply_capability_sets(...)  bounding set, then capset, then ambient
     seccomp.install(program)    sets no_new_privs itself when it must
     execve
 
@@ -99,12 +99,6 @@ def caps_mask(caps):
     for cap in caps:
         mask |= 1 << cap
     return mask
-
-
-def apply_capabilities(caps):
-    """Reduce this process to caps (bounding, permitted, effective; nothing
-    inheritable or ambient) before execve."""
-    apply_capability_sets(caps, caps, caps)
 
 
 def apply_capability_sets(bounding=(), effective=(), permitted=(), inheritable=(),

@@ -49,9 +49,10 @@ def spawn(launch, child_main, pidns=None, time_offsets=None, stdio=None,
     child sends it from its own devpts).  cgroup2_dir: the cgroup v2
     directory to give birth in (see linux.clone_into_cgroup).  on_forked:
     called with the pid at once, while the child sets itself up (on a
-    second CPU, the parent's bookkeeping costs no time).  Returns a
-    Process; raises
-    ContainError or CommandError (the child is killed and reaped then).
+    second CPU, the parent's bookkeeping costs no time, but for a child
+    waiting for its id maps, which the parent writes after it).  Returns a
+    Process; raises ContainError or CommandError (the child is killed and
+    reaped then).
     """
     errr, errw = os.pipe2(os.O_CLOEXEC)
     gor, gow = os.pipe2(os.O_CLOEXEC) if (launch.sync or launch.hooks_sync) else (-1, -1)
