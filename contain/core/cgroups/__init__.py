@@ -36,7 +36,6 @@ from ...errors import Conflict, ContainError, UsageError
 from ..linux import write_file
 
 ROOT = "/sys/fs/cgroup"
-DEFAULT_PARENT = "contain"
 
 SIGKILL = 9            # <asm/signal.h>; avoids importing signal (enum) at start-up
 
@@ -148,7 +147,6 @@ def rmdir_tree(top, deadline, retry_kill):
                 delay = min(delay * 2, 0.05)
 
 
-
 def freeze_and_wait(control, value, status, wanted, timeout=1.0):
     """Write value to a freezer control file and wait for status to say so."""
     if not os.path.exists(control):
@@ -166,7 +164,6 @@ def freeze_and_wait(control, value, status, wanted, timeout=1.0):
             break
         time.sleep(0.002)
     return True
-
 
 
 def subdirs(path):
@@ -202,7 +199,6 @@ def docker_warnings(ctrls, swap, io, cfs=True):
     if io not in ctrls:
         out.append("No blkio throttling support")
     return out
-
 
 
 # ================================================================= cgroups
@@ -286,7 +282,7 @@ class Cgroup:
         raise NotImplementedError
 
     def _apply(self, limits, initial):
-        raise NotImplementedError
+        self._run(self.plan(limits, initial))
 
     def plan(self, limits, initial=False):
         """[(file, value, key)]: the writes that apply limits, in order."""

@@ -64,13 +64,13 @@ class CgroupV1(Cgroup):
         """Freeze (pause) or thaw every process of the cgroup."""
         if "freezer" not in self.at:
             raise ContainError("pausing needs the freezer cgroup controller")
-        freeze_and_wait(self._f("freezer", "freezer.state"), "FROZEN" if frozen else "THAWED",
-                self._f("freezer", "freezer.state"), "FROZEN" if frozen else "THAWED")
+        state, want = self._f("freezer", "freezer.state"), "FROZEN" if frozen else "THAWED"
+        freeze_and_wait(state, want, state, want)
 
     def frozen(self):
         try:
-            return read_text(self._f("freezer", "freezer.state")).strip() in ("FROZEN",
-                                                                          "FREEZING")
+            state = read_text(self._f("freezer", "freezer.state")).strip()
+            return state in ("FROZEN", "FREEZING")
         except (OSError, KeyError):
             return False
 
@@ -153,9 +153,6 @@ class CgroupV1(Cgroup):
             plan.append((f("memory.soft_limit_in_bytes"), limits["memory_reservation"],
                          "memory_reservation"))
         return plan
-
-    def _apply(self, limits, initial):
-        self._run(self.plan(limits, initial))
 
     def stats(self):
         def get(ctrl, name):
@@ -306,7 +303,6 @@ class DriverV1(Driver):
                        else "not enforced (no devices controller)",
             "warnings": docker_warnings(ctrls, memsw, "blkio", cfs),
         }
-
 
 
 def device_rule_text(d):

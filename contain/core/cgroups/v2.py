@@ -97,9 +97,6 @@ class CgroupV2(Cgroup):
                              f"{io_key[key]}={rate}", key))
         return plan
 
-    def _apply(self, limits, initial):
-        self._run(self.plan(limits, initial))
-
     def stats(self):
         f = self._f
         cpu = read_keyed(f("cpu.stat"))
@@ -140,7 +137,7 @@ class CgroupV2(Cgroup):
     def freeze(self, frozen=True):
         """Freeze (pause) or thaw every process of the cgroup (cgroup.freeze)."""
         if not freeze_and_wait(self._f("cgroup.freeze"), "1" if frozen else "0",
-                       self._f("cgroup.events"), "frozen 1" if frozen else "frozen 0"):
+                               self._f("cgroup.events"), "frozen 1" if frozen else "frozen 0"):
             raise ContainError(f"cannot {'freeze' if frozen else 'thaw'} {self.dir}: "
                                "no cgroup.freeze (Linux 5.2+)")
 
@@ -159,13 +156,12 @@ class CgroupV2(Cgroup):
             write_value(self._f("cgroup.kill"), 1)
             return
         frozen = freeze_and_wait(self._f("cgroup.freeze"), "1", self._f("cgroup.events"),
-                         "frozen 1")
+                                 "frozen 1")
         try:
             signal_all([self.dir], sig)
         finally:
             if frozen:
                 write_value(self._f("cgroup.freeze"), "0")
-
 
 
 class DriverV2(Driver):
