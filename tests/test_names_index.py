@@ -62,6 +62,21 @@ class NamesIndexTest(unittest.TestCase):
             self.make("kept")
         self.assertEqual(os.readlink(self.link("kept")), cid)
 
+    def test_an_old_store_is_indexed_despite_an_overlong_name_and_a_crash(self):
+        # a name from before the length limit gets no link (it is found by id);
+        # what a crash left of an index being built is cleared
+        cid = self.make("long")
+        config = os.path.join(self.root, "containers", cid, "config.json")
+        state.write_json(config, {"id": cid, "name": "n" * 300})
+        shutil.rmtree(os.path.join(self.root, "names"))
+        os.mkdir(os.path.join(self.root, "names.new"))
+        os.symlink(cid, os.path.join(self.root, "names.new", "leftover"))
+        other = self.make("other")
+        self.assertEqual(sorted(os.listdir(os.path.join(self.root, "names"))), ["other"])
+        self.assertFalse(os.path.lexists(os.path.join(self.root, "names.new")))
+        self.assertEqual(self.store.find(cid).id, cid)
+        self.assertEqual(self.store.find("other").id, other)
+
     def test_damaged_record_keeps_its_name(self):
         cid = self.make("broken")
         with open(os.path.join(self.root, "containers", cid, "state.json"), "w") as f:

@@ -513,6 +513,8 @@ class BridgeTest(SandboxTest):
             b, box_b = self.start(2, {"publish": ["8080:80"]})
             self.sb.kill(box_b)
             self.detach(2, b)
+            with mock.patch.object(netfilter, "restore", side_effect=AssertionError("restore")):
+                self.detach(2, b)   # released already (its rules went first): nothing to run
         self.assertNotIn("contain:", self.sb.iptables_save())
         self.sb.kill(box)
         self.detach(1, info)

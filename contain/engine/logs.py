@@ -2,6 +2,7 @@
 {"log": "...\\n", "stream": "stdout"|"stderr", "time": RFC3339Nano},
 bounded by size with rotation (container.log, container.log.1, ...)."""
 
+import errno
 import os
 import time
 
@@ -16,7 +17,7 @@ LOG_NAME = "container.log"
 MAX_LINE = 16 * 1024  # Docker splits longer lines into 16K pieces
 
 
-_FULL = (28, 122)   # ENOSPC, EDQUOT (no errno import: the pump stays small)
+_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 class LogWriter:
@@ -114,11 +115,22 @@ class LogWriter:
             if e.errno not in _FULL:
                 raise
             return
-        for i in range(self.max_file - 1, 0, -1):
-            src = self.path if i == 1 else f"{self.path}.{i - 1}"
-            if os.path.exists(src):
-                os.rename(src, f"{self.path}.{i}")
-        os.rename(new, self.path)
+        try:
+            for i in range(self.max_file - 1, 0, -1):
+                src = self.path if i == 1 else f"{self.path}.{i - 1}"
+                if os.path.exists(src):
+                    os.rename(src, f"{self.path}.{i}")
+            os.rename(new, self.path)
+        except OSError as e:
+            # a rename to a name not yet there may need room in the directory:
+            # the current file keeps (or gets back) its name, and goes on
+            if e.errno not in _FULL:
+                raise
+            os.close(fd)
+            os.unlink(new)
+            if not os.path.exists(self.path):
+                os.rename(f"{self.path}.1", self.path)
+            return
         os.close(self.fd)
         self.fd = fd
 

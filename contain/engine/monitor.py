@@ -10,15 +10,16 @@ The CLI waits on a close-on-exec pipe until the monitor reports "ok" (the
 command was exec'd) or "error CODE MESSAGE", so `start` fails with the same
 one-line error a foreground run would print.
 
-One process, three phases, joined by execve (the pid, the container as its
-child and the log pipes all survive an exec):
+One process, three phases (the pid, the container as its child and the log
+pipes all survive the exec between the first two):
 
     setup   forked from the CLI, the whole runtime loaded: spawn the container
     pump    a fresh, small interpreter (`pump_main`): copy output to the log
             and wait; it imports almost nothing, so a monitor that may live for
             months costs little memory
-    exit    the whole runtime again (`exit_main`): record the exit and any OOM
-            kill, clean up, restart (back to pump) or remove (--rm)
+    exit    in the pump's interpreter, the runtime imported now (`exit_main`):
+            record the exit and any OOM kill, clean up, restart (setup again,
+            then an exec to pump) or remove (--rm)
 """
 
 import os

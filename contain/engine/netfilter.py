@@ -241,6 +241,8 @@ def add(changes, networks):
     is iptables-save read to find what to heal."""
     if not any(changes.values()):
         return
+    # (iptables-restore commits table by table, nat last: a check that fails
+    # there commits none of a container's rules, which are all nat rules)
     checked = {table: ["-C" + rule[2:] for rule in lines] + changes.get(table, [])
                for table, lines in expected(networks).items()}
     try:

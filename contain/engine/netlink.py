@@ -10,6 +10,7 @@ that opens it: open it after setns().  Layouts: <linux/netlink.h>,
 """
 
 import _socket
+import errno
 import os
 import struct
 
@@ -27,6 +28,15 @@ IFA_ADDRESS, IFA_LOCAL = 1, 2
 RTA_OIF, RTA_GATEWAY = 4, 5
 RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST = 254, 3, 0, 1
 _HDR = struct.Struct("=IHHII")          # nlmsghdr: len, type, flags, seq, pid
+
+
+def _index(ifname):
+    """The interface's index; OSError(ENODEV) naming it if there is none
+    (if_nametoindex's own error names nothing)."""
+    try:
+        return _socket.if_nametoindex(ifname)
+    except OSError:
+        raise OSError(errno.ENODEV, f"no interface {ifname}") from None
 
 
 def _attr(kind, data):
@@ -72,7 +82,7 @@ class Route:
 
     def add_address(self, ifname, address, prefix, replace=False):
         """`ip addr add|replace ADDRESS/PREFIX dev IFNAME` (IPv4)."""
-        index = _socket.if_nametoindex(ifname)
+        index = _index(ifname)
         packed = _socket.inet_aton(address)
         body = struct.pack("=BBBBI", _socket.AF_INET, int(prefix), 0, RT_SCOPE_UNIVERSE, index) \
             + _attr(IFA_LOCAL, packed) + _attr(IFA_ADDRESS, packed)
@@ -91,7 +101,7 @@ class Route:
             + _attr(IFLA_INFO_DATA | NLA_F_NESTED, _attr(VETH_INFO_PEER | NLA_F_NESTED, peer))
         body = struct.pack("=BxHiII", 0, 0, 0, IFF_UP, IFF_UP) \
             + _attr(IFLA_IFNAME, name.encode() + b"\0") + _attr(IFLA_MTU, struct.pack("=I", mtu)) \
-            + _attr(IFLA_MASTER, struct.pack("=I", _socket.if_nametoindex(master))) \
+            + _attr(IFLA_MASTER, struct.pack("=I", _index(master))) \
             + _attr(IFLA_LINKINFO | NLA_F_NESTED, info)
         self._request(RTM_NEWLINK, body, f"creating veth {name} on {master}")
 
@@ -101,13 +111,13 @@ class Route:
         data = _attr(IFLA_BRPORT_MODE, b"\1")
         info = _attr(IFLA_INFO_SLAVE_KIND, b"bridge") \
             + _attr(IFLA_INFO_SLAVE_DATA | NLA_F_NESTED, data)
-        body = struct.pack("=BxHiII", 0, 0, _socket.if_nametoindex(name), 0, 0) \
+        body = struct.pack("=BxHiII", 0, 0, _index(name), 0, 0) \
             + _attr(IFLA_LINKINFO | NLA_F_NESTED, info)
         self._request(RTM_NEWLINK, body, f"turning hairpin on for {name}", 0)
 
     def add_default_route(self, gateway, ifname):
         """`ip route add default via GATEWAY dev IFNAME` (IPv4)."""
-        index = _socket.if_nametoindex(ifname)
+        index = _index(ifname)
         body = struct.pack("=BBBBBBBBI", _socket.AF_INET, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT,
                            RT_SCOPE_UNIVERSE, RTN_UNICAST, 0) \
             + _attr(RTA_GATEWAY, _socket.inet_aton(gateway)) + _attr(RTA_OIF, struct.pack("=I", index))

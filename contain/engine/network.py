@@ -663,7 +663,8 @@ def _in_netns(pid, fn):
     """Call fn() inside the network namespace of pid, then come back.
 
     A process may setns(2) into another network namespace and back at will
-    (no threads must run meanwhile); children it forks there (ip) live there.
+    (no threads must run meanwhile); sockets opened there (netlink) and
+    children forked there belong to it.
     """
     from ..core import linux
     flags = os.O_RDONLY | os.O_CLOEXEC
@@ -841,11 +842,12 @@ def detach(store, container_id, netinfo=None, log=None, removing=False):
     netinfo = netinfo or {}
     if (not netinfo or netinfo.get("ports")) and netfilter.available():
         tags = {netfilter.container_tag(container_id)}
-        if netinfo.get("ip"):
+        if not netinfo.get("ip"):          # after a crash: whatever the id holds
+            netfilter.remove(tags)
+        elif _leased(store, netinfo.get("network"), container_id):
             netfilter.remove_added(netfilter.container_rules(container_id, netinfo["ip"],
                                                              netinfo["ports"]), tags)
-        else:
-            netfilter.remove(tags)
+        # (no lease left: an earlier detach removed the rules before releasing it)
     with store.lock():
         changed = store._release(container_id)
     for name in changed:
@@ -857,6 +859,16 @@ def detach(store, container_id, netinfo=None, log=None, removing=False):
         _remove_veth_later(veth)
     else:
         _remove_veth(veth, log)
+
+
+def _leased(store, network, container_id):
+    """Whether network still leases an address to the container (a damaged
+    record: as if it did, so that its rules are looked for)."""
+    from ..core.fsutil import DamagedFile
+    try:
+        return container_id in store.endpoints(network)
+    except DamagedFile:
+        return True
 
 
 def _remove_veth(veth, log=None, grace=0.1):

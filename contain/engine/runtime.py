@@ -63,7 +63,11 @@ def cgroup_name(c):
 
 
 def cgroup_parent(c):
-    return c.config.get("cgroup_parent") or "contain"
+    """--cgroup-parent (default contain) as the core reads linux.cgroupsPath
+    (lifecycle.cgroup_location: no empty or "." parts), so that both halves
+    name the same directories."""
+    parent = c.config.get("cgroup_parent") or "contain"
+    return "/".join(p for p in parent.split("/") if p not in ("", "."))
 
 
 # ------------------------------------------------------------------- create
@@ -343,8 +347,7 @@ def cleanup_after_exit(store, c, log=None, removing=False):
 
     def runtime_record():
         rec = lifecycle.delete(runtime_root(store), c.id, True)
-        named = [cgroup_parent(c).strip("/"), cgroup_name(c)]   # (as cgroup_location has it)
-        if rec is not None and rec.data.get("cgroup") == named:
+        if rec is not None and rec.data.get("cgroup") == [cgroup_parent(c), cgroup_name(c)]:
             released.add("cgroup")      # (the record named it: delete removed it)
 
     def cgroup():

@@ -312,11 +312,12 @@ class Store:
         d = os.path.join(self.root, "names")
         if os.path.isdir(d):
             return d
-        tmp = f"{d}.new.{os.getpid()}"
+        tmp = f"{d}.new"        # (one name: the lock is held, and a crash's is cleared)
         remove_tree(tmp)
         os.mkdir(tmp, PRIVATE_MODE)
         for name, cid in self.names().items():
-            os.symlink(cid, os.path.join(tmp, name))
+            if check_name_ok(name) and len(name) <= NAME_MAX:   # (a store from before the limit)
+                os.symlink(cid, os.path.join(tmp, name))
         os.rename(tmp, d)
         return d
 
