@@ -137,7 +137,6 @@ def main():
             times = interleaved(runtimes, bundle, args.runs,
                                 lambda i: ["run", f"{name}{i}"])
             report(f"run /bin/true, bundle '{name}' ({args.runs} interleaved rounds)", times)
-        bundle = work
         for name, cmd in runtimes.items():
             config = minimal_config(parent, args.runc)
             config["process"]["args"] = ["sleep", "1000"]
@@ -145,11 +144,8 @@ def main():
             long_bundle = make_bundle(work, f"long-{name}", rootfs, config)
             subprocess.run(cmd + ["run", "-d", f"long-{name}"], cwd=long_bundle, check=True,
                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        times = {name: [] for name in runtimes}
-        for _ in range(args.runs):
-            for name, cmd in runtimes.items():
-                times[name].append(time_once(cmd + ["exec", f"long-{name}", "/bin/true"],
-                                             bundle))
+        times = interleaved({name: cmd + ["exec", f"long-{name}", "/bin/true"]
+                             for name, cmd in runtimes.items()}, work, args.runs, lambda i: [])
         report(f"exec /bin/true ({args.runs} interleaved rounds)", times)
     finally:
         for name, cmd in runtimes.items():

@@ -134,13 +134,14 @@ def bench_oci(work, rootfs, parent, runs, runc):
     os.symlink(CONTAIN, link)
     ours = [link, "--root", os.path.join(work, "state-contain-runc")]
     theirs = [runc, "--root", os.path.join(work, "state-runc")]
-    bundle = bench_oci.make_bundle(work, "minimal", rootfs, bench_oci.minimal_config(parent))
+    bundle = bench_oci.make_bundle(work, "minimal", rootfs,
+                                   bench_oci.minimal_config(parent, runc))
     n = iter(range(10 ** 6))
     a, b = pair(runs, lambda: time_once(ours + ["run", f"c{next(n)}"], cwd=bundle),
                 lambda: time_once(theirs + ["run", f"r{next(n)}"], cwd=bundle))
     row("contain-runc run vs runc run (runc spec's bundle)", a, b)
     for name, cmd in (("long-contain", ours), ("long-runc", theirs)):
-        config = bench_oci.minimal_config(parent)
+        config = bench_oci.minimal_config(parent, runc)
         config["process"]["args"] = ["sleep", "1000"]
         config["linux"]["cgroupsPath"] = f"/{parent}/{name}"
         long_bundle = bench_oci.make_bundle(work, name, rootfs, config)
@@ -157,7 +158,7 @@ def bench_oci(work, rootfs, parent, runs, runc):
     row("floor (python3 -IS: import os, argparse, ctypes) vs runc exec", a, b)
     a, b = pair(5, lambda: faults_once(ours + ["run", f"c{next(n)}"], cwd=bundle),
                 lambda: faults_once(theirs + ["run", f"r{next(n)}"], cwd=bundle))
-    row("page faults of a run (all its processes) vs runc run", a, b, "")
+    row("page faults of a run (its processes; 5 rounds) vs runc run", a, b, "")
     return runc_exec
 
 
@@ -223,7 +224,7 @@ def bench_many(work, rootfs, parent, runs, conmon_pid):
     for cid in ids[:10]:
         with open(os.path.join(full["CONTAIN_ROOT"], "containers", cid, "state.json")) as f:
             pss.append(pss_mb(json.load(f)["monitor_pid"]))
-    row("monitor PSS per running container vs conmon", statistics.median(pss),
+    row("monitor PSS, 100 running, vs one conmon", statistics.median(pss),
         pss_mb(conmon_pid), "MB")
     contain(full, "rm", "-f", *ids)
 
@@ -265,11 +266,15 @@ def main():
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--runc", default=shutil.which("runc") or "/usr/sbin/runc")
     ap.add_argument("--rows", default="oci,exec,image,many,bridge",
-                    help="which rows (the OCI rows always run): oci,exec,image,many,bridge")
+                    help="which rows (the OCI rows always run; many also runs image): "
+                         "oci,exec,image,many,bridge")
     ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--work", help=argparse.SUPPRESS)
     ap.add_argument("--parent", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    unknown = set(args.rows.split(",")) - {"oci", "exec", "image", "many", "bridge"}
+    if unknown:
+        ap.error(f"--rows: unknown {','.join(sorted(unknown))}")
     if args.inside:
         return inside(args)
     if os.geteuid() != 0:
